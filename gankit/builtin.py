@@ -1,0 +1,135 @@
+"""gankit's own components, registered through the same ``gankit`` entry point
+a third party uses: optimizers, the ``alternating`` scheduler and the
+``images`` and ``shapes`` datasets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import torch
+
+from gankit.contracts import Progress, Scheduler, StepPlan
+from gankit.hookspecs import hookimpl
+from gankit.options import non_negative, one_of, positive
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+# --------------------------------------------------------------------------
+# Optimizers: torch.optim with the options a recipe sets
+
+
+@attrs.define(kw_only=True)
+class AdamOptions:
+    """Adam (Kingma & Ba 2015), torch.optim.Adam."""
+
+    lr: float = attrs.field(default=2e-4, validator=positive(), metadata=_help("learning rate"))
+    betas: tuple[float, float] = attrs.field(default=(0.5, 0.999), metadata=_help("(beta1, beta2); GANs often use beta1 = 0 or 0.5"))
+    eps: float = attrs.field(default=1e-8, validator=positive(), metadata=_help("added to the denominator"))
+    weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("L2 penalty"))
+
+    @betas.validator
+    def _betas_in_range(self, attribute: attrs.Attribute, value: tuple[float, float]) -> None:
+        if not all(0.0 <= beta < 1.0 for beta in value):
+            raise ValueError(f"'betas' must each be in [0, 1) (got {list(value)})")
+
+
+def adam(params: Iterable[torch.nn.Parameter], options: AdamOptions) -> torch.optim.Optimizer:
+    """Adam (Kingma & Ba 2015), torch.optim.Adam."""
+    return torch.optim.Adam(params, lr=options.lr, betas=options.betas, eps=options.eps, weight_decay=options.weight_decay)
+
+
+@attrs.define(kw_only=True)
+class RMSpropOptions:
+    """RMSprop (Tieleman & Hinton 2012), torch.optim.RMSprop."""
+
+    lr: float = attrs.field(default=5e-5, validator=positive(), metadata=_help("learning rate (5e-5 in WGAN, Arjovsky et al. 2017)"))
+    alpha: float = attrs.field(default=0.99, validator=non_negative(), metadata=_help("smoothing constant of the squared-gradient average"))
+    eps: float = attrs.field(default=1e-8, validator=positive(), metadata=_help("added to the denominator"))
+    momentum: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("momentum factor"))
+    weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("L2 penalty"))
+
+
+def rmsprop(params: Iterable[torch.nn.Parameter], options: RMSpropOptions) -> torch.optim.Optimizer:
+    """RMSprop (Tieleman & Hinton 2012), torch.optim.RMSprop."""
+    return torch.optim.RMSprop(params, lr=options.lr, alpha=options.alpha, eps=options.eps, momentum=options.momentum, weight_decay=options.weight_decay)
+
+
+@attrs.define(kw_only=True)
+class SGDOptions:
+    """Stochastic gradient descent, torch.optim.SGD."""
+
+    lr: float = attrs.field(default=1e-2, validator=positive(), metadata=_help("learning rate"))
+    momentum: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("momentum factor"))
+    nesterov: bool = attrs.field(default=False, metadata=_help("Nesterov momentum (needs momentum > 0)"))
+    weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("L2 penalty"))
+
+    def __attrs_post_init__(self) -> None:
+        if self.nesterov and self.momentum <= 0:
+            raise ValueError(f"'nesterov' needs momentum > 0 (got momentum {self.momentum})")
+
+
+def sgd(params: Iterable[torch.nn.Parameter], options: SGDOptions) -> torch.optim.Optimizer:
+    """Stochastic gradient descent, torch.optim.SGD."""
+    return torch.optim.SGD(params, lr=options.lr, momentum=options.momentum, nesterov=options.nesterov, weight_decay=options.weight_decay)
+
+
+# --------------------------------------------------------------------------
+# Scheduler
+
+
+@attrs.define(kw_only=True)
+class AlternatingOptions:
+    """Alternate D and G steps at a fixed ratio, with an optional linear learning-rate decay."""
+
+    d_steps: int = attrs.field(default=1, validator=positive(), metadata=_help("discriminator (critic) steps per iteration: n_critic"))
+    g_steps: int = attrs.field(default=1, validator=positive(), metadata=_help("generator steps per iteration"))
+    lr_decay: Literal["constant", "linear"] = attrs.field(
+        default="constant",
+        validator=one_of(("constant", "linear")),
+        metadata=_help("constant, or linear to 0 at the end of training (WGAN-GP's CIFAR-10 schedule)"),
+    )
+
+
+class AlternatingScheduler(Scheduler):
+    """Alternate D and G steps at a fixed ratio, with an optional linear learning-rate decay."""
+
+    def __init__(self, options: AlternatingOptions) -> None:
+        self.options = options
+
+    def plan(self, progress: Progress) -> StepPlan:
+        lr_scale = 1.0
+        if self.options.lr_decay == "linear":
+            lr_scale = max(0.0, 1.0 - progress.nimg / progress.total_nimg)
+        return StepPlan(d_steps=self.options.d_steps, g_steps=self.options.g_steps, lr_scale=lr_scale)
+
+
+# --------------------------------------------------------------------------
+
+
+def _example_image_folder(folder: Path) -> dict[str, Any]:
+    """A tiny labelled folder of PNGs, for the contract suite."""
+    from PIL import Image
+
+    for label, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        for index in range(4):
+            Image.new("RGB", (20, 16), colour).save(folder / label / f"{index}.png")
+    return {"path": str(folder), "resolution": 16, "labels": True}
+
+
+@hookimpl
+def register_components(registry: Any) -> None:
+    from gankit.datasets import ImagesDataset, ImagesOptions, ShapesDataset, ShapesOptions
+
+    registry.add("optimizer", "adam", adam, AdamOptions)
+    registry.add("optimizer", "rmsprop", rmsprop, RMSpropOptions)
+    registry.add("optimizer", "sgd", sgd, SGDOptions)
+    registry.add("scheduler", "alternating", AlternatingScheduler, AlternatingOptions)
+    registry.add("dataset", "shapes", ShapesDataset, ShapesOptions, example={"resolution": 16, "size": 64})
+    registry.add("dataset", "images", ImagesDataset, ImagesOptions, example=_example_image_folder)

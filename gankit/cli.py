@@ -1,0 +1,272 @@
+"""The ``gankit`` command."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+import gankit
+from gankit.errors import UserError
+from gankit.registry import KINDS, Registry, default_registry
+
+EXAMPLES = """\
+examples:
+  gankit run recipes/quickstart.toml
+  gankit run recipes/dcgan_cifar10.toml --set data.path=cifar10.zip/train --set train.kimg=500
+  gankit run --resume runs/00003-quickstart
+  gankit check recipes/my_recipe.toml
+  gankit list generator '*gan*'
+  gankit show loss nonsaturating
+  gankit sample runs/00003-quickstart --n 64 --seed 0 --out grid.png
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gankit",
+        description="Train GANs from TOML recipes whose components come from plugins.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gankit {gankit.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    overrides = dict(action="append", default=[], metavar="KEY.PATH=VALUE", help="override a recipe key, such as train.kimg=10 (repeatable)")
+
+    run = commands.add_parser("run", help="train a recipe into a new run folder, or resume one", description="Train a recipe into a new run folder (runs/NNNNN-name), or resume a run from its newest checkpoint. SIGINT or SIGTERM writes a checkpoint and stops; --resume continues exactly where it stopped.")
+    run.add_argument("recipe", nargs="?", type=Path, help="the recipe TOML file")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run folder from its newest checkpoint")
+    run.add_argument("--set", dest="overrides", **overrides)  # type: ignore[arg-type]
+    run.add_argument("--run-dir", type=Path, help="the run folder to make (default: OUT_DIR/NNNNN-NAME, from train.out_dir and the recipe's name)")
+    run.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto", help="a live progress bar, or one line per tick (auto: a bar on a terminal)")
+
+    check = commands.add_parser("check", help="validate a recipe and build its components, without training", description="Read, merge and structure a recipe and build every component on the CPU; exit 0 when it would train, 2 with the file, key and line of the first mistake.")
+    check.add_argument("recipe", type=Path)
+    check.add_argument("--set", dest="overrides", **overrides)  # type: ignore[arg-type]
+    check.add_argument("--print", action="store_true", help="print the resolved recipe, every default filled in")
+
+    lister = commands.add_parser("list", help="list registered components", description="List registered components with a one-line summary. PATTERN is a shell-style pattern such as '*gan*'.")
+    lister.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
+    lister.add_argument("pattern", nargs="?", metavar="PATTERN")
+
+    show = commands.add_parser("show", help="show a component's options, defaults and docs")
+    show.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
+    show.add_argument("name", metavar="NAME")
+
+    commands.add_parser("plugins", help="list plugin distributions, their components and load failures")
+
+    sample = commands.add_parser("sample", help="draw a grid of samples from a run or checkpoint", description="Draw samples from the EMA generator of a run's newest checkpoint (or of a given checkpoint file).")
+    sample.add_argument("source", type=Path, metavar="RUN_OR_CHECKPOINT")
+    sample.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+    sample.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    sample.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG to write (default samples.png)")
+    sample.add_argument("--raw", action="store_true", help="use the raw generator instead of its moving average")
+    sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as error:
+        print(f"gankit: error: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------
+
+
+def _plugin_versions(registry: Registry) -> dict[str, str]:
+    return {plugin.dist: plugin.version for plugin in registry.plugins if not plugin.error}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gankit import checkpoint as ckpt
+    from gankit.loop import Interrupted, Trainer
+    from gankit.recipe import load_recipe
+    from gankit.runs import claim_run_dir, is_writer, new_run_dir
+
+    registry = default_registry()
+    if (args.recipe is None) == (args.resume is None):
+        raise UserError("give a recipe to start a run, or --resume RUN_DIR to continue one (not both)")
+    show = {"auto": None, "bar": True, "lines": False}[args.progress]
+    if args.resume:
+        run_dir = args.resume
+        if not (run_dir / "resolved.toml").is_file():
+            raise UserError(f"{run_dir}: not a gankit run folder (no resolved.toml)")
+        state_path = ckpt.find(run_dir)
+        recipe = load_recipe(run_dir / "resolved.toml", registry, args.overrides)
+        trainer = Trainer(recipe, run_dir, _plugin_versions(registry), show_progress=show)
+        trainer.load_state_dict(ckpt.load(state_path, trainer.device))
+        if args.overrides and is_writer():
+            (run_dir / "resolved.toml").write_text(recipe.resolved_toml())
+        print(f"gankit: resuming {run_dir} at {trainer.nimg / 1000:.1f} kimg from {state_path.name}", file=sys.stderr)
+    else:
+        recipe = load_recipe(args.recipe, registry, args.overrides)
+        trainer = Trainer(recipe, None, _plugin_versions(registry), show_progress=show)  # build before making a folder
+        run_dir = claim_run_dir(args.run_dir) if args.run_dir else new_run_dir(Path(recipe.train.out_dir), recipe.name)
+        if is_writer():
+            trainer.run_dir = run_dir
+            shutil.copyfile(args.recipe, run_dir / "recipe.toml")
+            (run_dir / "resolved.toml").write_text(recipe.resolved_toml())
+        print(f"gankit: training {recipe.name} into {run_dir} on {trainer.device}", file=sys.stderr)
+    try:
+        record = trainer.train()
+    except Interrupted as stop:
+        print(f"gankit: stopped by {signal.Signals(stop.signum).name} at {trainer.nimg / 1000:.1f} kimg; checkpoint written; continue with: gankit run --resume {run_dir}", file=sys.stderr)
+        return 128 + stop.signum
+    summary = ", ".join(f"{key} {value}" for key, value in record.items() if key.startswith(("loss/", "metrics")))
+    print(f"gankit: done, {trainer.nimg / 1000:.1f} kimg in {record.get('elapsed_s', 0):.0f} s ({summary}); samples in {run_dir / 'samples'}", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from gankit.loop import build
+    from gankit.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, default_registry(), args.overrides)
+    parts = build(recipe)
+    if args.print:
+        print(recipe.resolved_toml(), end="")
+    g_params = sum(p.numel() for p in parts.generator.parameters())
+    d_params = sum(p.numel() for p in parts.discriminator.parameters())
+    context = parts.context
+    print(
+        f"{args.recipe}: ok: {recipe.generator.name} generator ({g_params / 1e6:.2f}M parameters), "
+        f"{recipe.discriminator.name} discriminator ({d_params / 1e6:.2f}M), {recipe.loss.name} loss, "
+        f"{recipe.data.name} data at {context.resolution}x{context.resolution}"
+        + (f" with {context.num_classes} classes" if context.num_classes else "")
+        + f", {recipe.train.kimg:g} kimg",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    components = registry.components(args.kind, args.pattern)
+    if not components:
+        what = f"{args.kind or 'component'}s" + (f" matching {args.pattern!r}" if args.pattern else "")
+        print(f"no {what}; `gankit list` shows every component", file=sys.stderr)
+        return 1
+    ambiguous = {(c.kind, c.name) for group in registry.clashes() for c in group}
+    width = max(len(c.name) for c in components) + 2
+    kind = None
+    for component in components:
+        if component.kind != kind and args.kind is None:
+            kind = component.kind
+            print(f"{kind}:")
+        name = component.qualified_name if (component.kind, component.name) in ambiguous else component.name
+        indent = "  " if args.kind is None else ""
+        print(f"{indent}{name:<{width}}{component.summary}  [{component.dist}]")
+    return 0
+
+
+def _type_name(annotation: Any) -> str:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None) or str(annotation)
+    return str(text).replace("typing.", "")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    component = default_registry().get(args.kind, args.name)
+    import inspect
+
+    print(f"{component.kind} {component.name}  (from {component.dist})")
+    doc = inspect.getdoc(component.factory) or inspect.getdoc(component.options) or ""
+    if doc:
+        print(textwrap.indent(doc, "  "))
+    print("\noptions:")
+    fields = attrs.fields(component.options)
+    if not fields:
+        print("  (none)")
+    for field in fields:
+        if field.default is attrs.NOTHING:
+            default = "(required)"
+        elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            default = f"= {field.default.factory()!r}"
+        else:
+            default = f"= {field.default!r}"
+        print(f"  {field.name}: {_type_name(field.type)} {default}")
+        if field.metadata.get("help"):
+            print(textwrap.indent(textwrap.fill(field.metadata["help"], 74), "      "))
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    failed = 0
+    for plugin in registry.plugins:
+        if plugin.error:
+            failed += 1
+            print(f"{plugin.dist} {plugin.version}  (entry point {plugin.entry_point!r})  FAILED TO LOAD: {plugin.error}")
+            continue
+        print(f"{plugin.dist} {plugin.version}  (entry point {plugin.entry_point!r})")
+        for component in registry.components():
+            if component.dist == plugin.dist:
+                print(f"  {component.kind:<14}{component.name}")
+    for group in registry.clashes():
+        first = group[0]
+        print(f"clash: {first.kind} {first.name!r} is registered by {' and '.join(c.dist for c in group)}; recipes must write one of {', '.join(c.qualified_name for c in group)}")
+    if not registry.plugins:
+        print("no plugins found (is gankit installed? pip install -e .)")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from gankit import checkpoint as ckpt
+    from gankit.contracts import BuildContext, Stage
+    from gankit.loop import generate, select_device
+    from gankit.pictures import save_scale_grids
+    from gankit.recipe import locate, recipe_from_text
+
+    if args.n < 1:
+        raise UserError(f"--n: expected a positive number of samples, got {args.n}")
+    path = ckpt.find(args.source)
+    device = select_device(args.device)
+    state = ckpt.load(path)
+    registry = default_registry()
+    recipe = recipe_from_text(state["recipe"], f"{path} (its recipe)", registry)
+    try:
+        generator = recipe.generator.build(BuildContext(**state["context"]))
+        for spec in recipe.regularizers.values():
+            generator = spec.build().wrap(generator, "generator")
+    except UserError as error:
+        raise locate(recipe, error) from None
+    generator.load_state_dict(state["generator" if args.raw else "generator_ema"])
+    if state.get("stage"):
+        generator.set_stage(Stage(**state["stage"]))
+    generator.to(device)
+    rng = torch.Generator().manual_seed(args.seed)
+    z = generator.sample_latents(args.n, "cpu", rng).to(device)
+    labels = None
+    if generator.num_classes:
+        labels = (torch.arange(args.n) % generator.num_classes).to(device)
+    images = generate(generator, z, labels, batch_size=64)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the dataset knows how its samples are best drawn (scatter plots for 2D data)
+        dataset = recipe.data.build()
+    except UserError:  # its files may not be on this machine: a plain grid will do
+        save_scale_grids(images, args.out)
+    else:
+        dataset.save_picture(images, args.out)
+    print(f"gankit: wrote {args.n} samples from {path} ({'raw' if args.raw else 'EMA'} generator, seed {args.seed}) to {args.out}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "list": cmd_list, "show": cmd_show, "plugins": cmd_plugins, "sample": cmd_sample}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""The contracts every component kind fulfils.
+
+A technique is a set of components; the training loop knows them only through
+the classes below. Images travel as a list of tensors, coarsest to finest,
+values in [-1, 1]; a single-scale network uses a list of one.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import attrs
+import torch
+from torch import nn
+
+ImageList = list[torch.Tensor]
+Role = Literal["generator", "discriminator"]
+Phase = Literal["D", "G"]
+
+
+@attrs.frozen
+class BuildContext:
+    """What the data tells the networks when they are built."""
+
+    resolution: int = attrs.field(default=32)
+    channels: int = 3
+    num_classes: int = 0  # 0: the data has no labels
+
+    @resolution.validator
+    def _power_of_two(self, attribute: attrs.Attribute, value: int) -> None:
+        if value < 1 or value & (value - 1):
+            raise ValueError(f"'resolution' must be a power of two: {value}")
+
+
+@attrs.frozen
+class Stage:
+    """Where a growing network is: its current output resolution and the
+    weight of the newest block while it fades in (1.0 once it has)."""
+
+    resolution: int
+    alpha: float = 1.0
+
+
+# --------------------------------------------------------------------------
+# Networks
+
+
+class Generator(nn.Module):
+    """Latent (and label) to a list of images, coarsest to finest.
+
+    Subclasses set ``latent_size`` and ``num_classes`` (0 when unconditional)
+    and implement :meth:`forward`.
+    """
+
+    latent_size: int
+    num_classes: int = 0
+
+    def sample_latents(self, n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` latents. Normalisation belongs in :meth:`forward`, so
+        that a latent saved to disk means the same thing everywhere."""
+        return torch.randn(n, self.latent_size, device=device, generator=generator)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> ImageList:  # pragma: no cover - contract
+        raise NotImplementedError
+
+    def set_stage(self, stage: Stage) -> None:
+        """Networks that grow follow the scheduler's stage; the rest ignore it."""
+
+
+class Discriminator(nn.Module):
+    """A list of images (and label) to one score per image.
+
+    With ``features=True`` it also returns intermediate activations, for
+    losses such as feature matching (Salimans et al. 2016).
+    """
+
+    num_classes: int = 0
+
+    def forward(
+        self, images: ImageList, labels: torch.Tensor | None = None, features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:  # pragma: no cover - contract
+        raise NotImplementedError
+
+    def set_stage(self, stage: Stage) -> None:
+        """Networks that grow follow the scheduler's stage; the rest ignore it."""
+
+    def prepare_reals(self, images: torch.Tensor) -> ImageList:
+        """Bring a real batch at the data's resolution to the list this
+        network takes. The default gives one scale, 2x2-average-pooled down to
+        :attr:`input_resolution` when the data is larger. Multi-scale networks
+        return the whole pyramid; growing ones fade it like their fakes."""
+        return [downsample_to(images, self.input_resolution)]
+
+    @property
+    def input_resolution(self) -> int:
+        return getattr(self, "resolution")
+
+
+def downsample_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """2x2 average pooling, repeated until ``resolution`` is reached."""
+    size = images.shape[-1]
+    if size % resolution or (size // resolution) & (size // resolution - 1):
+        raise ValueError(f"cannot pool {size}x{size} images down to {resolution}x{resolution}")
+    factor = size // resolution
+    return images if factor == 1 else nn.functional.avg_pool2d(images, factor)
+
+
+def image_pyramid(images: torch.Tensor, scales: int) -> ImageList:
+    """The real pyramid of MSG-GAN and ProGAN: repeated 2x2 average pooling,
+    returned coarsest to finest."""
+    pyramid = [images]
+    for _ in range(scales - 1):
+        pyramid.append(nn.functional.avg_pool2d(pyramid[-1], 2))
+    return pyramid[::-1]
+
+
+@attrs.define
+class DOutput:
+    """One discriminator evaluation: scores of shape [N] and, when a loss or
+    regularizer asked, the intermediate features."""
+
+    scores: torch.Tensor
+    features: list[torch.Tensor] | None = None
+
+
+# --------------------------------------------------------------------------
+# Objectives
+
+
+class Loss:
+    """The adversarial objective of the D and G phases."""
+
+    #: Relativistic losses and feature matching read the real batch's
+    #: discriminator output in the generator phase.
+    needs_reals_in_generator_phase: ClassVar[bool] = False
+    #: Feature matching needs the discriminator's intermediate features.
+    needs_features: ClassVar[bool] = False
+
+    def discriminator_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:  # pragma: no cover - contract
+        raise NotImplementedError
+
+    def generator_loss(self, fake: DOutput, real: DOutput | None) -> torch.Tensor:  # pragma: no cover - contract
+        raise NotImplementedError
+
+
+@attrs.define
+class PenaltyContext:
+    """What a regularizer may read when it adds its term."""
+
+    discriminator: Discriminator
+    generator: Generator
+    reals: ImageList
+    fakes: ImageList  # detached in the D phase
+    real_labels: torch.Tensor | None
+    fake_labels: torch.Tensor | None
+    real_out: DOutput | None
+    fake_out: DOutput
+    step: int  # how many steps of this phase have run before this one
+
+
+class Regularizer:
+    """An extra term or constraint.
+
+    It can do any of three things: add a loss term in its ``phase``
+    (gradient penalty, R1, drift); act on the network after that phase's
+    optimizer step (weight clipping); wrap a module when it is built
+    (spectral norm). Lazy intervals are its own business: return ``None``
+    from :meth:`penalty` on the steps it skips and scale the term on the rest.
+    """
+
+    phase: Phase = "D"
+
+    def wrap(self, module: nn.Module, role: Role) -> nn.Module:
+        return module
+
+    def penalty(self, ctx: PenaltyContext) -> torch.Tensor | None:
+        return None
+
+    def after_step(self, module: nn.Module, role: Role) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------
+# Schedule
+
+
+@attrs.frozen
+class Progress:
+    """How far a training has come; a scheduler decides from this alone and
+    from its own ``state_dict``."""
+
+    nimg: int  # real images shown to the discriminator
+    total_nimg: int
+    d_steps: int
+    g_steps: int
+
+    @property
+    def kimg(self) -> float:
+        return self.nimg / 1000.0
+
+
+@attrs.frozen
+class StepPlan:
+    """What the next iteration of the loop does."""
+
+    d_steps: int = 1
+    g_steps: int = 1
+    batch_size: int | None = None  # None: the recipe's train.batch_size
+    stage: Stage | None = None  # None: the networks do not grow
+    lr_scale: float = 1.0  # multiplies every optimizer's base learning rate
+    reset_optimizers: bool = False
+
+
+class Scheduler:
+    """Decides what each iteration does: D/G step ratio, growth stage and
+    fade, batch size and learning rate."""
+
+    def plan(self, progress: Progress) -> StepPlan:  # pragma: no cover - contract
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------
+# Data and evaluation
+
+
+class Dataset(torch.utils.data.Dataset):
+    """Real samples. ``__getitems__`` returns a whole batch at once:
+    ``(images, labels)`` with images uint8 in [0, 255] or float in [-1, 1],
+    shape [N, C, H, W], and labels int64 [N] (zeros when unlabelled)."""
+
+    context: BuildContext
+    #: Finite datasets are reshuffled each epoch; a generative one
+    #: (sampled fresh for every index) is read in order.
+    shuffle: ClassVar[bool] = True
+    #: DataLoader worker processes; 0 reads in the training process.
+    workers: int = 0
+
+    def __len__(self) -> int:  # pragma: no cover - contract
+        raise NotImplementedError
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - contract
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Do the slow part (decoding, caching) just before training; building
+        the dataset only checks its options, so `gankit check` stays fast."""
+
+    def save_picture(self, images: ImageList, path: Path, nrow: int | None = None) -> None:
+        """Draw generated samples for a person to look at. The default is a
+        grid per scale, side by side, every scale enlarged to the finest."""
+        from gankit.pictures import save_scale_grids
+
+        save_scale_grids(images, path, nrow=nrow)
+
+
+@attrs.define
+class MetricContext:
+    generator: Generator  # the EMA generator, in eval mode
+    dataset: Dataset
+    device: torch.device
+    batch_size: int
+    seed: int
+
+
+class Metric:
+    """A score of a generator against data. :meth:`evaluate` returns named
+    numbers; string-valued entries record the protocol next to them."""
+
+    def evaluate(self, ctx: MetricContext) -> dict[str, float | int | str]:  # pragma: no cover - contract
+        raise NotImplementedError
+
+
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] to float [-1, 1]; float input is returned as it is."""
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32).mul_(2.0 / 255.0).sub_(1.0)
+    return images
+
+
+def log2_int(value: int) -> int:
+    exponent = int(math.log2(value))
+    if 2**exponent != value:
+        raise ValueError(f"{value} is not a power of two")
+    return exponent

@@ -1,0 +1,574 @@
+"""The one generic training loop.
+
+Each iteration asks the scheduler for a :class:`StepPlan`, runs its D steps
+(one real batch each) and G steps (reusing the last real batch), updates the
+EMA generator, and at every tick logs, draws samples, checkpoints and
+evaluates metrics at their intervals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import resource
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+import tqdm
+from torch import nn
+
+from gankit import checkpoint as ckpt
+from gankit.contracts import (
+    BuildContext,
+    Dataset,
+    Discriminator,
+    DOutput,
+    Generator,
+    ImageList,
+    Loss,
+    Metric,
+    MetricContext,
+    PenaltyContext,
+    Progress,
+    Regularizer,
+    Scheduler,
+    Stage,
+    StepPlan,
+    to_float_images,
+)
+from gankit.errors import UserError
+from gankit.recipe import Recipe, locate
+from gankit.runs import environment, is_writer, write_json
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; a checkpoint was written."""
+
+    def __init__(self, signum: int, run_dir: Path | None) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.run_dir = run_dir
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"train.device: {name!r} asked for, but torch sees no CUDA device (use 'auto' or 'cpu')")
+    return device
+
+
+@attrs.define
+class Components:
+    """Everything a recipe builds, before training starts."""
+
+    dataset: Dataset
+    context: BuildContext
+    generator: Generator
+    discriminator: Discriminator
+    loss: Loss
+    regularizers: dict[str, Regularizer]
+    scheduler: Scheduler
+    metrics: dict[str, Metric]
+
+
+def build(recipe: Recipe) -> Components:
+    """Build every component of ``recipe`` (on the CPU; nothing is trained or
+    decoded). Errors a component raises name the recipe's file and key."""
+    try:
+        dataset: Dataset = recipe.data.build()
+        context = dataset.context
+        regularizers = {name: spec.build() for name, spec in recipe.regularizers.items()}
+        generator = recipe.generator.build(context)
+        discriminator = recipe.discriminator.build(context)
+        for regularizer in regularizers.values():
+            generator = regularizer.wrap(generator, "generator")
+            discriminator = regularizer.wrap(discriminator, "discriminator")
+        return Components(
+            dataset=dataset,
+            context=context,
+            generator=generator,
+            discriminator=discriminator,
+            loss=recipe.loss.build(),
+            regularizers=regularizers,
+            scheduler=recipe.scheduler.build(),
+            metrics={name: spec.build() for name, spec in recipe.metrics.items()},
+        )
+    except UserError as error:
+        raise locate(recipe, error) from None
+
+
+class InfiniteSampler(torch.utils.data.Sampler[int]):
+    """Indices forever from position ``start``: a fresh seeded permutation
+    per epoch (or plain order), so a data position is one integer."""
+
+    def __init__(self, length: int, shuffle: bool, seed: int, start: int = 0) -> None:
+        self.length, self.shuffle, self.seed, self.start = length, shuffle, seed, start
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, offset = divmod(self.start, self.length)
+        while True:
+            if self.shuffle:
+                order = torch.randperm(self.length, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)).tolist()
+            else:
+                order = range(self.length)
+            yield from order[offset:]
+            epoch, offset = epoch + 1, 0
+
+
+def _whole_batch(batch: Any) -> Any:
+    return batch  # Dataset.__getitems__ already returns a batch
+
+
+def _set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for parameter in module.parameters():
+        parameter.requires_grad_(flag)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """ema = lerp(model, ema, beta) for parameters; buffers (batch-norm
+    statistics, counters) are copied, as in StyleGAN2-ADA's training loop."""
+    ema_params = [p for p in ema.parameters()]
+    model_params = [p.detach() for p in model.parameters()]
+    if ema_params:
+        torch._foreach_lerp_(ema_params, model_params, 1.0 - beta)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers(), strict=True):
+        ema_buffer.copy_(buffer)
+
+
+class Trainer:
+    """Trains one recipe into one run folder."""
+
+    def __init__(self, recipe: Recipe, run_dir: Path | None, plugins: dict[str, str] | None = None, show_progress: bool | None = None) -> None:
+        self.recipe = recipe
+        self.options = recipe.train
+        self.run_dir = run_dir if is_writer() else None
+        self.plugins = plugins or {}
+        self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
+        self.device = select_device(self.options.device)
+        self._configure_torch()
+
+        torch.manual_seed(self.options.seed)
+        parts = build(recipe)
+        self.dataset, self.context = parts.dataset, parts.context
+        self.loss, self.regularizers = parts.loss, parts.regularizers
+        self.scheduler, self.metrics = parts.scheduler, parts.metrics
+        memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
+        self.memory_format = memory_format
+        self.G = parts.generator.to(self.device, memory_format=memory_format).train()
+        self.D = parts.discriminator.to(self.device, memory_format=memory_format).train()
+        self.G_ema = copy.deepcopy(self.G).eval()
+        _set_requires_grad(self.G_ema, False)
+        self.optimizers = {
+            "generator": recipe.optimizers["generator"].build(self.G.parameters()),
+            "discriminator": recipe.optimizers["discriminator"].build(self.D.parameters()),
+        }
+        self.base_lrs = {role: [group["lr"] for group in opt.param_groups] for role, opt in self.optimizers.items()}
+        precision = self.options.precision
+        self.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.scalers = {role: torch.amp.GradScaler(self.device.type, enabled=precision == "fp16") for role in self.optimizers}
+        self.num_classes = max(self.G.num_classes, self.D.num_classes)
+
+        self.latent_rng = torch.Generator(self.device).manual_seed(self.options.seed + 1)
+        fixed_rng = torch.Generator().manual_seed(self.options.seed + 2)
+        self.fixed_z = self.G.sample_latents(self.options.samples, "cpu", fixed_rng).to(self.device)
+        nrow = max(1, int(math.sqrt(self.options.samples)))
+        self.fixed_labels = (torch.arange(self.options.samples, device=self.device) // nrow) % self.num_classes if self.num_classes else None
+
+        self.total_nimg = int(round(self.options.kimg * 1000))
+        self.nimg = 0
+        self.consumed = 0  # data position: samples taken from the sampler
+        self.d_steps = 0
+        self.g_steps = 0
+        self.tick = 0
+        self.tick_start_nimg = 0
+        self.stage: Stage | None = None
+        self.batch_size = self.options.batch_size
+        self._stop_signal: int | None = None
+        self._stats: dict[str, list[torch.Tensor]] = {}
+        self._tensorboard: Any = None
+
+    # -- set-up -------------------------------------------------------------
+
+    def _configure_torch(self) -> None:
+        if self.options.deterministic:
+            import os
+
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        else:
+            torch.backends.cudnn.benchmark = True
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        dataset = self.dataset
+        sampler = InfiniteSampler(len(dataset), type(dataset).shuffle, self.options.seed, start=self.consumed)
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=_whole_batch,
+            num_workers=dataset.workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=False,
+        )
+        return iter(loader)
+
+    # -- state --------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": ckpt.FORMAT,
+            "recipe": self.recipe.resolved_toml(),
+            "context": attrs.asdict(self.context),
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "generator_ema": self.G_ema.state_dict(),
+            "optimizers": {role: opt.state_dict() for role, opt in self.optimizers.items()},
+            "scalers": {role: scaler.state_dict() for role, scaler in self.scalers.items()},
+            "scheduler": self.scheduler.state_dict(),
+            "progress": {
+                "nimg": self.nimg,
+                "consumed": self.consumed,
+                "d_steps": self.d_steps,
+                "g_steps": self.g_steps,
+                "tick": self.tick,
+                "tick_start_nimg": self.tick_start_nimg,
+                "batch_size": self.batch_size,
+            },
+            "stage": attrs.asdict(self.stage) if self.stage else None,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                "latent": self.latent_rng.get_state(),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        self.G_ema.load_state_dict(state["generator_ema"])
+        for role, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][role])
+        for role, scaler in self.scalers.items():
+            if state["scalers"].get(role):
+                scaler.load_state_dict(state["scalers"][role])
+        self.scheduler.load_state_dict(state["scheduler"])
+        progress = state["progress"]
+        self.nimg, self.consumed = progress["nimg"], progress["consumed"]
+        self.d_steps, self.g_steps = progress["d_steps"], progress["g_steps"]
+        self.tick, self.tick_start_nimg = progress["tick"], progress["tick_start_nimg"]
+        self.batch_size = progress["batch_size"]
+        if state["stage"]:
+            self._set_stage(Stage(**state["stage"]))
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.latent_rng.set_state(state["rng"]["latent"])
+
+    def save_checkpoint(self) -> Path | None:
+        if self.run_dir is None:
+            return None
+        folder = self.run_dir / "checkpoints"
+        path = ckpt.checkpoint_path(folder, self.nimg)
+        ckpt.save_atomic(self.state_dict(), path)
+        ckpt.rotate(folder, self.options.keep_checkpoints)
+        return path
+
+    # -- one iteration -------------------------------------------------------
+
+    def _progress(self) -> Progress:
+        return Progress(nimg=self.nimg, total_nimg=self.total_nimg, d_steps=self.d_steps, g_steps=self.g_steps)
+
+    def _set_stage(self, stage: Stage) -> None:
+        self.stage = stage
+        for network in (self.G, self.D, self.G_ema):
+            network.set_stage(stage)
+
+    def _apply(self, plan: StepPlan) -> bool:
+        """Apply a plan; returns whether the data loader must be rebuilt."""
+        if plan.stage is not None and plan.stage != self.stage:
+            self._set_stage(plan.stage)
+        if plan.reset_optimizers:
+            for opt in self.optimizers.values():
+                opt.state.clear()
+        for role, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self.base_lrs[role], strict=True):
+                group["lr"] = base * plan.lr_scale
+        batch_size = plan.batch_size or self.options.batch_size
+        if batch_size != self.batch_size:
+            self.batch_size = batch_size
+            return True
+        return False
+
+    def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = self.G.sample_latents(n, self.device, self.latent_rng)
+        labels = torch.randint(self.num_classes, (n,), device=self.device, generator=self.latent_rng) if self.num_classes else None
+        return z, labels
+
+    def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> ImageList:
+        return self.G(z, labels if self.G.num_classes else None)
+
+    def _discriminate(self, images: ImageList, labels: torch.Tensor | None, features: bool) -> DOutput:
+        result = self.D(images, labels if self.D.num_classes else None, features=features)
+        if features:
+            scores, feats = result
+            return DOutput(scores.reshape(-1).float(), [f.float() for f in feats])
+        return DOutput(result.reshape(-1).float())
+
+    def _record(self, name: str, value: torch.Tensor) -> None:
+        self._stats.setdefault(name, []).append(value.detach())
+
+    def _optimize(self, role: str, network: nn.Module, objective: torch.Tensor) -> None:
+        opt, scaler = self.optimizers[role], self.scalers[role]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(objective).backward()
+        scaler.step(opt)
+        scaler.update()
+        for regularizer in self.regularizers.values():
+            regularizer.after_step(network, role)  # type: ignore[arg-type]
+
+    def d_step(self, reals: ImageList, real_labels: torch.Tensor | None) -> None:
+        features = self.loss.needs_features
+        z, fake_labels = self._latents(reals[-1].shape[0])
+        with torch.no_grad(), self._autocast():
+            fakes = [image.detach() for image in self._generate(z, fake_labels)]
+        with self._autocast():
+            real_out = self._discriminate(reals, real_labels, features)
+            fake_out = self._discriminate(fakes, fake_labels, features)
+            objective = self.loss.discriminator_loss(real_out, fake_out)
+            self._record("loss/D", objective)
+            context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.d_steps)
+            for name, regularizer in self.regularizers.items():
+                if regularizer.phase == "D" and (term := regularizer.penalty(context)) is not None:
+                    self._record(f"reg/{name}", term)
+                    objective = objective + term
+        self._optimize("discriminator", self.D, objective)
+        self._record("scores/real", real_out.scores.mean())
+        self._record("scores/fake", fake_out.scores.mean())
+        self.d_steps += 1
+
+    def g_step(self, reals: ImageList, real_labels: torch.Tensor | None) -> None:
+        features = self.loss.needs_features
+        z, fake_labels = self._latents(reals[-1].shape[0])
+        _set_requires_grad(self.D, False)
+        try:
+            with self._autocast():
+                fakes = self._generate(z, fake_labels)
+                fake_out = self._discriminate(fakes, fake_labels, features)
+                real_out = None
+                if self.loss.needs_reals_in_generator_phase:
+                    with torch.no_grad():
+                        real_out = self._discriminate(reals, real_labels, features)
+                objective = self.loss.generator_loss(fake_out, real_out)
+                self._record("loss/G", objective)
+                context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.g_steps)
+                for name, regularizer in self.regularizers.items():
+                    if regularizer.phase == "G" and (term := regularizer.penalty(context)) is not None:
+                        self._record(f"reg/{name}", term)
+                        objective = objective + term
+            self._optimize("generator", self.G, objective)
+        finally:
+            _set_requires_grad(self.D, True)
+        self.g_steps += 1
+
+    def _ema_beta(self) -> float:
+        halflife_nimg = self.options.ema_halflife_kimg * 1000
+        if self.options.ema_rampup > 0:
+            halflife_nimg = min(halflife_nimg, self.nimg * self.options.ema_rampup)
+        return 0.5 ** (self.batch_size / halflife_nimg) if halflife_nimg > 0 else 0.0
+
+    # -- ticks ---------------------------------------------------------------
+
+    def _memory_mb(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def save_samples(self, name: str) -> Path | None:
+        if self.run_dir is None:
+            return None
+        path = self.run_dir / "samples" / f"{name}.png"
+        path.parent.mkdir(exist_ok=True)
+        images = generate(self.G_ema, self.fixed_z, self.fixed_labels, self.options.batch_size)
+        self.dataset.save_picture(images, path, nrow=max(1, int(math.sqrt(self.options.samples))))
+        if self._tensorboard is not None:
+            from gankit.pictures import scale_grids
+
+            self._tensorboard.add_image("samples", scale_grids(images), self.nimg // 1000)
+        return path
+
+    def _save_reals(self) -> None:
+        if self.run_dir is None:
+            return
+        indices = list(range(0, len(self.dataset), max(1, len(self.dataset) // self.options.samples)))[: self.options.samples]
+        images, _ = self.dataset.__getitems__(indices)
+        reals = self.D.prepare_reals(to_float_images(images).to(self.device))
+        path = self.run_dir / "samples" / "reals.png"
+        path.parent.mkdir(exist_ok=True)
+        self.dataset.save_picture(reals, path, nrow=max(1, int(math.sqrt(self.options.samples))))
+
+    def evaluate_metrics(self) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for name, metric in self.metrics.items():
+            start = time.perf_counter()
+            context = MetricContext(self.G_ema, self.dataset, self.device, self.options.batch_size, self.options.seed)
+            results[name] = {**metric.evaluate(context), "seconds": round(time.perf_counter() - start, 2), "network": "ema"}
+        return results
+
+    def _log_tick(self, started: float, tick_nimg: int, tick_seconds: float, done: bool) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "tick": self.tick,
+            "kimg": round(self.nimg / 1000, 3),
+            "d_steps": self.d_steps,
+            "g_steps": self.g_steps,
+            "batch_size": self.batch_size,
+            "lr": {role: opt.param_groups[0]["lr"] for role, opt in self.optimizers.items()},
+            "img_per_s": round(tick_nimg / max(tick_seconds, 1e-9), 2),
+            "sec_per_kimg": round(tick_seconds / max(tick_nimg / 1000, 1e-9), 3),
+            "elapsed_s": round(time.perf_counter() - started, 2),
+            "memory_mb": round(self._memory_mb(), 1),
+        }
+        if self.stage is not None:
+            record["stage"] = attrs.asdict(self.stage)
+        for name, values in self._stats.items():
+            record[name] = round(torch.stack(values).float().mean().item(), 5)
+        self._stats.clear()
+        every = self.options.metric_ticks
+        if self.metrics and (done or (every and self.tick % every == 0)):
+            record["metrics"] = self.evaluate_metrics()
+        if self.run_dir is not None:
+            with open(self.run_dir / "log.jsonl", "a") as log:
+                log.write(json.dumps(record) + "\n")
+            if self._tensorboard is not None:
+                for key, value in record.items():
+                    if isinstance(value, (int, float)) and key != "tick":
+                        self._tensorboard.add_scalar(key, value, int(self.nimg / 1000))
+                for name, values in record.get("metrics", {}).items():
+                    for key, value in values.items():
+                        if isinstance(value, (int, float)) and key != "seconds":
+                            self._tensorboard.add_scalar(f"metrics/{name}/{key}", value, int(self.nimg / 1000))
+        return record
+
+    # -- the loop ------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._stop_signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+        self._stop_signal = signum
+
+    def train(self) -> dict[str, Any]:
+        """Train to ``train.kimg``; returns the last tick's log record."""
+        started = time.perf_counter()
+        self.dataset.prepare()
+        if self.run_dir is not None:
+            write_json(self.run_dir / "env.json", environment(self.options.seed, self.device, self.plugins))
+            if self.options.tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"))
+            if self.nimg == 0:
+                self._save_reals()
+                self.save_samples("fakes000000")
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm.tqdm(total=round(self.total_nimg / 1000, 3), initial=round(self.nimg / 1000, 3), unit="kimg", disable=not self.show_progress, dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}{postfix}]")
+        batches = self._batches()
+        record: dict[str, Any] = {}
+        tick_time, tick_nimg0 = time.perf_counter(), self.nimg
+        try:
+            while self.nimg < self.total_nimg:
+                plan = self.scheduler.plan(self._progress())
+                if self._apply(plan):
+                    batches = self._batches()
+                reals: ImageList = []
+                real_labels: torch.Tensor | None = None
+                for _ in range(plan.d_steps):
+                    images, labels = next(batches)
+                    self.consumed += images.shape[0]
+                    self.nimg += images.shape[0]
+                    images = to_float_images(images.to(self.device, non_blocking=True))
+                    if self.options.channels_last:
+                        images = images.contiguous(memory_format=torch.channels_last)
+                    reals = self.D.prepare_reals(images)
+                    real_labels = labels.to(self.device) if self.num_classes else None
+                    self.d_step(reals, real_labels)
+                for _ in range(plan.g_steps):
+                    self.g_step(reals, real_labels)
+                update_ema(self.G_ema, self.G, self._ema_beta())
+                bar.update(round(self.nimg / 1000 - bar.n, 3))
+
+                done = self.nimg >= self.total_nimg
+                if done or self.nimg >= self.tick_start_nimg + self.options.tick_kimg * 1000:
+                    self.tick += 1
+                    now = time.perf_counter()
+                    record = self._log_tick(started, self.nimg - tick_nimg0, now - tick_time, done)
+                    self.tick_start_nimg = self.nimg
+                    self._tick_outputs(done)
+                    bar.set_postfix_str(_postfix(record), refresh=False)
+                    if not self.show_progress:
+                        print(_tick_line(record, self.total_nimg), file=sys.stderr, flush=True)
+                    tick_time, tick_nimg0 = time.perf_counter(), self.nimg
+                if self._stop_signal is not None and not done:
+                    self.save_checkpoint()
+                    raise Interrupted(self._stop_signal, self.run_dir)
+        finally:
+            bar.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if self._tensorboard is not None:
+                self._tensorboard.close()
+        return record
+
+    def _tick_outputs(self, done: bool) -> None:
+        options = self.options
+        if done or (options.sample_ticks and self.tick % options.sample_ticks == 0):
+            self.save_samples(f"fakes{self.nimg // 1000:06d}")
+        if done or (options.checkpoint_ticks and self.tick % options.checkpoint_ticks == 0):
+            self.save_checkpoint()
+
+
+def _postfix(record: dict[str, Any]) -> str:
+    parts = [f"{record['img_per_s']:.0f} img/s"]
+    parts += [f"{key.split('/')[-1]} {value:.3f}" for key, value in record.items() if key.startswith(("loss/", "reg/"))]
+    return ", ".join(parts)
+
+
+def _tick_line(record: dict[str, Any], total_nimg: int) -> str:
+    kimg, total = record["kimg"], total_nimg / 1000
+    remaining = (total - kimg) * record["sec_per_kimg"]
+    return f"tick {record['tick']:<4d} kimg {kimg:8.1f}/{total:.0f}  {_postfix(record)}  ETA {_duration(remaining)}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+@torch.no_grad()
+def generate(generator: Generator, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int) -> ImageList:
+    """Run ``generator`` over ``z`` in batches; returns every scale, on the CPU."""
+    was_training = generator.training
+    generator.eval()
+    chunks: list[ImageList] = []
+    for start in range(0, z.shape[0], batch_size):
+        chunk_labels = labels[start : start + batch_size] if labels is not None and generator.num_classes else None
+        chunks.append([image.float().cpu() for image in generator(z[start : start + batch_size], chunk_labels)])
+    generator.train(was_training)
+    return [torch.cat(scale) for scale in zip(*chunks, strict=True)]

@@ -1,0 +1,54 @@
+"""Validators for components' attrs options classes.
+
+Their messages start with the quoted attribute name, as attrs' own do, so the
+recipe loader can point at the key: ``recipe.toml: train.batch_size: must be
+> 0 (got -3)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+import attrs
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def _check(test: Callable[[Any], bool], expectation: str) -> Validator:
+    def validate(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        if value is not None and not test(value):
+            raise ValueError(f"'{attribute.name}' must be {expectation} (got {value!r})")
+
+    return validate
+
+
+def positive() -> Validator:
+    return _check(lambda v: v > 0, "> 0")
+
+
+def non_negative() -> Validator:
+    return _check(lambda v: v >= 0, ">= 0")
+
+
+def in_range(low: float, high: float) -> Validator:
+    """``low <= value <= high``."""
+    return _check(lambda v: low <= v <= high, f"between {low} and {high}")
+
+
+def one_of(choices: Collection[Any]) -> Validator:
+    return _check(lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
+
+
+def power_of_two(minimum: int = 1) -> Validator:
+    return _check(lambda v: v >= minimum and not v & (v - 1), f"a power of two >= {minimum}")
+
+
+def each(validator: Validator) -> Validator:
+    """Apply ``validator`` to every item of a sequence value."""
+
+    def validate(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        for item in value or ():
+            validator(instance, attribute, item)
+
+    return validate

@@ -1,0 +1,239 @@
+"""DCGAN generator and discriminator (Radford, Metz & Chintala 2016).
+
+The architecture guidelines of §3 of the paper, as this module follows them:
+
+* no pooling: strided convolutions in D, fractional-strided (transposed)
+  convolutions in G;
+* batch normalisation in both networks, except on the G output layer and the
+  D input layer;
+* no fully connected hidden layers;
+* ReLU in G except for the tanh output; LeakyReLU in D.
+
+Training details of §4: weights drawn from N(0, 0.02) and a leak of 0.2.
+Class conditioning follows Mirza & Osindero (2014): the label is fed to both
+networks alongside their usual input.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit import BuildContext, Discriminator, Generator, UserError
+from gankit.options import one_of, positive
+
+MIN_RESOLUTION = 16
+LEAK = 0.2  # §4: "the slope of the leak was set to 0.2 in all models"
+INIT_STD = 0.02  # §4: "zero-centered Normal distribution with standard deviation 0.02"
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+def _at_least_base_channels(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+    base = getattr(instance, "base_channels")
+    if value < base:
+        raise ValueError(f"'{attribute.name}' must be >= base_channels (got {value} < {base})")
+
+
+def _levels(context: BuildContext, what: str) -> int:
+    """How many factor-of-two steps lie between 4x4 and the data's resolution."""
+    resolution = context.resolution
+    if resolution < MIN_RESOLUTION or resolution & (resolution - 1):
+        raise UserError(f"dcgan {what} needs a power-of-two resolution >= {MIN_RESOLUTION} (the data's is {resolution})")
+    return resolution.bit_length() - 1 - 2  # log2(resolution / 4)
+
+
+def _channels(resolution: int, feature_size: int, base: int, largest: int) -> int:
+    """Channels of a feature map ``feature_size`` pixels wide: ``base`` at
+    resolution / 2, doubled each halving towards 4x4, capped at ``largest``.
+    G and D share this rule, so that G mirrors D."""
+    return min(base * (resolution // 2) // feature_size, largest)
+
+
+def init_weights(module: nn.Module) -> None:
+    """§4: convolution weights from N(0, 0.02), normalisation gains from
+    N(1, 0.02), biases zero."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, INIT_STD)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+        nn.init.normal_(module.weight, 1.0, INIT_STD)
+        nn.init.zeros_(module.bias)
+
+
+# --------------------------------------------------------------------------
+# Generator
+
+
+@attrs.define(kw_only=True)
+class DCGANGeneratorOptions:
+    """The DCGAN generator: transposed convolutions from a 4x4 projection of z up to the data's resolution."""
+
+    latent_size: int = attrs.field(default=100, validator=positive(), metadata=_help("size of z, drawn from N(0, I); 100 in the paper"))
+    base_channels: int = attrs.field(
+        default=64,
+        validator=positive(),
+        metadata=_help("channels of the finest hidden feature map (resolution / 2); doubled each block towards 4x4"),
+    )
+    max_channels: int = attrs.field(
+        default=512, validator=[positive(), _at_least_base_channels], metadata=_help("cap on the channels of any feature map")
+    )
+    conditional: bool = attrs.field(
+        default=False,
+        metadata=_help("class-conditional (Mirza & Osindero 2014): a learned label embedding is concatenated to z; needs labelled data"),
+    )
+    embedding_size: int = attrs.field(
+        default=50, validator=positive(), metadata=_help("size of the learned label embedding, when conditional")
+    )
+
+
+class DCGANGenerator(Generator):
+    """The DCGAN generator: transposed convolutions from a 4x4 projection of z up to the data's resolution."""
+
+    def __init__(self, options: DCGANGeneratorOptions, context: BuildContext) -> None:
+        super().__init__()
+        levels = _levels(context, "generator")
+        if options.conditional and context.num_classes <= 0:
+            raise UserError("needs labelled data (data.labels = true)", key="conditional")
+        self.options = options
+        self.latent_size = options.latent_size
+        self.num_classes = context.num_classes if options.conditional else 0
+        self.resolution = context.resolution
+
+        def width(feature_size: int) -> int:
+            return _channels(context.resolution, feature_size, options.base_channels, options.max_channels)
+
+        # Mirza & Osindero 2014: y joins z in the input layer, here through a
+        # learned embedding (left at N(0, 1), the scale of z).
+        self.embedding = nn.Embedding(self.num_classes, options.embedding_size) if self.num_classes else None
+        in_channels = options.latent_size + (options.embedding_size if self.num_classes else 0)
+
+        # §3 and Fig. 1: z is projected and reshaped to a 4x4 map; a 4x4
+        # transposed convolution of z as a 1x1 map is that projection. No
+        # bias in front of batch norm, which subtracts it again.
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(in_channels, width(4), 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width(4)),
+            nn.ReLU(inplace=True),
+        ]
+        # §3: fractional-strided convolutions in place of upsampling, each
+        # doubling the size and halving the channels, with batch norm and ReLU.
+        size = 4
+        for _ in range(levels - 1):
+            layers += [
+                nn.ConvTranspose2d(width(size), width(2 * size), 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width(2 * size)),
+                nn.ReLU(inplace=True),
+            ]
+            size *= 2
+        # §3: no batch norm on the output layer, which uses tanh.
+        layers += [nn.ConvTranspose2d(width(size), context.channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
+        if self.embedding is not None:
+            if labels is None:
+                raise ValueError("this generator is conditional: pass labels")
+            z = torch.cat([z, self.embedding(labels)], dim=1)
+        return [self.net(z[:, :, None, None])]
+
+
+# --------------------------------------------------------------------------
+# Discriminator
+
+
+@attrs.define(kw_only=True)
+class DCGANDiscriminatorOptions:
+    """The DCGAN discriminator: strided convolutions and LeakyReLU down to 4x4, then one 4x4 convolution to a score."""
+
+    base_channels: int = attrs.field(
+        default=64, validator=positive(), metadata=_help("channels after the first strided convolution; doubled each block")
+    )
+    max_channels: int = attrs.field(
+        default=512, validator=[positive(), _at_least_base_channels], metadata=_help("cap on the channels of any feature map")
+    )
+    norm: Literal["batch", "layer", "none"] = attrs.field(
+        default="batch",
+        validator=one_of(("batch", "layer", "none")),
+        metadata=_help(
+            "normalisation after every convolution but the first: batch (DCGAN), "
+            "layer (GroupNorm(1, C), WGAN-GP's choice under a gradient penalty) or none"
+        ),
+    )
+    conditional: bool = attrs.field(
+        default=False,
+        metadata=_help("class-conditional (Mirza & Osindero 2014): one-hot label maps are concatenated to the image channels; needs labelled data"),
+    )
+
+
+def _norm(kind: str, channels: int) -> nn.Module | None:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        # Gulrajani et al. 2017 §4: batch norm makes a sample's gradient
+        # depend on the batch, which the per-sample gradient penalty forbids;
+        # layer norm over (C, H, W) does not.
+        return nn.GroupNorm(1, channels)
+    return None
+
+
+class DCGANDiscriminator(Discriminator):
+    """The DCGAN discriminator: strided convolutions and LeakyReLU down to 4x4, then one 4x4 convolution to a score."""
+
+    def __init__(self, options: DCGANDiscriminatorOptions, context: BuildContext) -> None:
+        super().__init__()
+        levels = _levels(context, "discriminator")
+        if options.conditional and context.num_classes <= 0:
+            raise UserError("needs labelled data (data.labels = true)", key="conditional")
+        self.options = options
+        self.resolution = context.resolution
+        self.num_classes = context.num_classes if options.conditional else 0
+
+        def width(feature_size: int) -> int:
+            return _channels(context.resolution, feature_size, options.base_channels, options.max_channels)
+
+        # §3: strided convolutions in place of pooling, each halving the size,
+        # LeakyReLU after each; batch norm everywhere but the input layer.
+        blocks: list[nn.Sequential] = []
+        channels, size = context.channels + self.num_classes, context.resolution
+        for index in range(levels):
+            size //= 2
+            norm = None if index == 0 else _norm(options.norm, width(size))
+            layers: list[nn.Module] = [nn.Conv2d(channels, width(size), 4, 2, 1, bias=norm is None)]
+            if norm is not None:
+                layers.append(norm)
+            layers.append(nn.LeakyReLU(LEAK))
+            blocks.append(nn.Sequential(*layers))
+            channels = width(size)
+        self.blocks = nn.ModuleList(blocks)
+        # §3: no fully connected hidden layer; "the last convolution layer is
+        # flattened and then fed into a single sigmoid output", here a 4x4
+        # valid convolution to one logit (the sigmoid lives in the loss).
+        self.head = nn.Conv2d(channels, 1, 4, 1, 0)
+        self.apply(init_weights)
+
+    def forward(
+        self, images: list[torch.Tensor], labels: torch.Tensor | None = None, features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        x = images[-1]
+        if self.num_classes:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: pass labels")
+            # Mirza & Osindero 2014: y is given to D with x, here as one
+            # constant map per class.
+            onehot = F.one_hot(labels, self.num_classes).to(x.dtype)
+            x = torch.cat([x, onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
+        activations: list[torch.Tensor] = []
+        for block in self.blocks:
+            x = block(x)
+            activations.append(x)
+        scores = self.head(x).reshape(-1)
+        return (scores, activations) if features else scores
