@@ -478,6 +478,7 @@ class Trainer:
         started = time.perf_counter()
         self.dataset.prepare()
         if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.run_dir / "env.json", environment(self.options.seed, self.device, self.plugins))
             if self.options.tensorboard:
                 from torch.utils.tensorboard import SummaryWriter

@@ -17,6 +17,9 @@ from conftest import TOY_RECIPE
 
 
 def _registry_from(site: Path) -> Registry:
+    """Load only the distributions in ``site`` (the plugin modules import from it)."""
+    if str(site) not in sys.path:
+        sys.path.insert(0, str(site))
     registry = Registry()
     registry.load_entry_points(ep for dist in importlib.metadata.distributions(path=[str(site)]) for ep in dist.entry_points if ep.group == "gankit")
     return registry
@@ -78,6 +81,7 @@ def test_temporary_distribution_is_discovered_and_broken_one_reported(plugin_sit
     plugins = {p.dist: p for p in registry.plugins}
     assert plugins["gankit-toyplugin"].version == "1.2.3" and plugins["gankit-toyplugin"].error is None
     assert "broken on purpose" in plugins["gankit-broken"].error
+    sys.path.remove(str(plugin_site))
     with pytest.raises(UserError) as error:
         registry.get("generator", "nothere")
     assert "gankit-broken" in error.value.message  # the failure is named where it may be the cause
