@@ -335,6 +335,13 @@ class Trainer:
     def _record(self, name: str, value: torch.Tensor) -> None:
         self._stats.setdefault(name, []).append(value.detach())
 
+    def _add_penalties(self, phase: str, context: PenaltyContext, objective: torch.Tensor) -> torch.Tensor:
+        for name, regularizer in self.regularizers.items():
+            if regularizer.phase == phase and (term := regularizer.penalty(context)) is not None:
+                self._record(f"reg/{name}", term)
+                objective = objective + term
+        return objective
+
     def _optimize(self, role: str, network: nn.Module, objective: torch.Tensor) -> None:
         opt, scaler = self.optimizers[role], self.scalers[role]
         opt.zero_grad(set_to_none=True)
@@ -355,10 +362,7 @@ class Trainer:
             objective = self.loss.discriminator_loss(real_out, fake_out)
             self._record("loss/D", objective)
             context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.d_steps)
-            for name, regularizer in self.regularizers.items():
-                if regularizer.phase == "D" and (term := regularizer.penalty(context)) is not None:
-                    self._record(f"reg/{name}", term)
-                    objective = objective + term
+            objective = self._add_penalties("D", context, objective)
         self._optimize("discriminator", self.D, objective)
         self._record("scores/real", real_out.scores.mean())
         self._record("scores/fake", fake_out.scores.mean())
@@ -379,10 +383,7 @@ class Trainer:
                 objective = self.loss.generator_loss(fake_out, real_out)
                 self._record("loss/G", objective)
                 context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.g_steps)
-                for name, regularizer in self.regularizers.items():
-                    if regularizer.phase == "G" and (term := regularizer.penalty(context)) is not None:
-                        self._record(f"reg/{name}", term)
-                        objective = objective + term
+                objective = self._add_penalties("G", context, objective)
             self._optimize("generator", self.G, objective)
         finally:
             _set_requires_grad(self.D, True)

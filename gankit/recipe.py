@@ -123,7 +123,7 @@ class Recipe:
         for key in COMPONENT_MAPS:
             table[key] = {name: spec.to_table(converter) for name, spec in getattr(self, key).items()}
         table["train"] = converter.unstructure(self.train)
-        return _drop_none(table)
+        return drop_none(table)
 
     def resolved_toml(self) -> str:
         return tomli_w.dumps(self.resolved())
@@ -222,11 +222,12 @@ def _problems(error: BaseException, path: KeyPath, cls: type | None) -> Any:
     yield path, message
 
 
-def _drop_none(value: Any) -> Any:
+def drop_none(value: Any) -> Any:
+    """TOML has no null: leave out what is None."""
     if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+        return {k: drop_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
-        return [_drop_none(v) for v in value]
+        return [drop_none(v) for v in value]
     return value
 
 

@@ -48,7 +48,7 @@ from gankit.contracts import (
     to_float_images,
 )
 from gankit.hookspecs import hookimpl
-from gankit.recipe import converter, recipe_from_text, structure_options
+from gankit.recipe import converter, drop_none, recipe_from_text, structure_options
 from gankit.registry import Component, Registry
 
 TESTING_DIST = "gankit.testing"
@@ -158,15 +158,9 @@ def build_example(component: Component, folder: Path, context: BuildContext | No
 def check_options_round_trip(component: Component, folder: Path) -> None:
     """Options written to TOML and read back are the same options."""
     options = structure_options(example_options(component, folder), component.options)
-    table = _drop_none(converter.unstructure(options))
+    table = drop_none(converter.unstructure(options))
     again = structure_options(tomllib.loads(tomli_w.dumps({"options": table}))["options"], component.options)
     assert again == options, f"{component.kind} {component.name}: options changed through TOML: {options} -> {again}"
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    return value
 
 
 def _data_for(component: Component, registry: Registry) -> dict[str, Any]:

@@ -46,26 +46,7 @@ def plugin_site(tmp_path: Path) -> Path:
     return site
 
 
-TOY_RECIPE = """
-name = "toy"
-[generator]
-type = "toy"
-[discriminator]
-type = "toy"
-[loss]
-type = "toyloss"
-[data]
-type = "shapes"
-resolution = 8
-size = 64
-[train]
-kimg = 0.064
-batch_size = 8
-tick_kimg = 0.016
-device = "cpu"
-samples = 16
-tensorboard = false
-"""
+
 
 
 @pytest.fixture
@@ -108,3 +89,7 @@ device = "cpu"
 samples = 16
 tensorboard = false
 """
+
+
+# TINY_RECIPE with the networks and loss of the temporary toy plugin
+TOY_RECIPE = TINY_RECIPE.replace('type = "tiny"', 'type = "toy"', 2).replace('type = "tiny"', 'type = "toyloss"')
