@@ -271,6 +271,12 @@ def test_max_images_keeps_classes(tmp_path: Path) -> None:
     assert len(dataset) == 2 and dataset.context.num_classes == 3
 
 
+def test_max_images_spreads_over_the_class_folders(tmp_path: Path) -> None:
+    dataset = images(_write_folder(tmp_path, _tree()), labels=True, max_images=3)
+    _, labels = dataset.__getitems__([0, 1, 2])
+    assert sorted(labels.tolist()) == [0, 1, 2]  # one from each class, not three from the first
+
+
 def test_construction_is_cheap_and_prepare_decodes(tmp_path: Path) -> None:
     dataset = images(_write_zip(tmp_path / "data.zip", _tree()), in_memory="yes")
     assert dataset._images is None

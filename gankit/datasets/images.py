@@ -58,7 +58,7 @@ class ImagesOptions:
         default=2, validator=non_negative(), metadata=_help("processes decoding images when they are not in memory (0: the training process)")
     )
     max_images: int | None = attrs.field(
-        default=None, validator=positive(), metadata=_help("use only the first N images in name order, for quick runs")
+        default=None, validator=positive(), metadata=_help("use only N images, evenly spaced through the files in name order, for quick runs")
     )
 
 
@@ -160,8 +160,11 @@ class ImageFiles(torch.utils.data.Dataset):
             classes = sorted({p[common] for p in parts})
             number = {name: i for i, name in enumerate(classes)}
             label_list = [number[p[common]] for p in parts]
-        if max_images is not None:
-            names, label_list = names[:max_images], label_list[:max_images]
+        if max_images is not None and max_images < len(names):
+            # evenly spaced through the sorted files, so that a quick run on
+            # class folders still sees every class, not just the first
+            keep = [round(i * len(names) / max_images) for i in range(max_images)]
+            names, label_list = [names[i] for i in keep], [label_list[i] for i in keep]
         return cls(archive, root, names, torch.tensor(label_list, dtype=torch.int64), classes, resolution)
 
     def __len__(self) -> int:
