@@ -13,11 +13,7 @@ import torch
 
 from gankit.contracts import Progress, Scheduler, StepPlan
 from gankit.hookspecs import hookimpl
-from gankit.options import non_negative, one_of, positive
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+from gankit.options import help_text, non_negative, one_of, positive
 
 
 # --------------------------------------------------------------------------
@@ -28,10 +24,10 @@ def _help(text: str) -> dict[str, str]:
 class AdamOptions:
     """Adam (Kingma & Ba 2015), torch.optim.Adam."""
 
-    lr: float = attrs.field(default=2e-4, validator=positive(), metadata=_help("learning rate"))
-    betas: tuple[float, float] = attrs.field(default=(0.5, 0.999), metadata=_help("(beta1, beta2); GANs often use beta1 = 0 or 0.5"))
-    eps: float = attrs.field(default=1e-8, validator=positive(), metadata=_help("added to the denominator"))
-    weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("L2 penalty"))
+    lr: float = attrs.field(default=2e-4, validator=positive(), metadata=help_text("learning rate"))
+    betas: tuple[float, float] = attrs.field(default=(0.5, 0.999), metadata=help_text("(beta1, beta2); GANs often use beta1 = 0 or 0.5"))
+    eps: float = attrs.field(default=1e-8, validator=positive(), metadata=help_text("added to the denominator"))
+    weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=help_text("L2 penalty"))
 
     @betas.validator
     def _betas_in_range(self, attribute: attrs.Attribute, value: tuple[float, float]) -> None:
@@ -48,11 +44,11 @@ def adam(params: Iterable[torch.nn.Parameter], options: AdamOptions) -> torch.op
 class RMSpropOptions:
     """RMSprop (Tieleman & Hinton 2012), torch.optim.RMSprop."""
 
-    lr: float = attrs.field(default=5e-5, validator=positive(), metadata=_help("learning rate (5e-5 in WGAN, Arjovsky et al. 2017)"))
-    alpha: float = attrs.field(default=0.99, validator=non_negative(), metadata=_help("smoothing constant of the squared-gradient average"))
-    eps: float = attrs.field(default=1e-8, validator=positive(), metadata=_help("added to the denominator"))
-    momentum: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("momentum factor"))
-    weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("L2 penalty"))
+    lr: float = attrs.field(default=5e-5, validator=positive(), metadata=help_text("learning rate (5e-5 in WGAN, Arjovsky et al. 2017)"))
+    alpha: float = attrs.field(default=0.99, validator=non_negative(), metadata=help_text("smoothing constant of the squared-gradient average"))
+    eps: float = attrs.field(default=1e-8, validator=positive(), metadata=help_text("added to the denominator"))
+    momentum: float = attrs.field(default=0.0, validator=non_negative(), metadata=help_text("momentum factor"))
+    weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=help_text("L2 penalty"))
 
 
 def rmsprop(params: Iterable[torch.nn.Parameter], options: RMSpropOptions) -> torch.optim.Optimizer:
@@ -64,10 +60,10 @@ def rmsprop(params: Iterable[torch.nn.Parameter], options: RMSpropOptions) -> to
 class SGDOptions:
     """Stochastic gradient descent, torch.optim.SGD."""
 
-    lr: float = attrs.field(default=1e-2, validator=positive(), metadata=_help("learning rate"))
-    momentum: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("momentum factor"))
-    nesterov: bool = attrs.field(default=False, metadata=_help("Nesterov momentum (needs momentum > 0)"))
-    weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=_help("L2 penalty"))
+    lr: float = attrs.field(default=1e-2, validator=positive(), metadata=help_text("learning rate"))
+    momentum: float = attrs.field(default=0.0, validator=non_negative(), metadata=help_text("momentum factor"))
+    nesterov: bool = attrs.field(default=False, metadata=help_text("Nesterov momentum (needs momentum > 0)"))
+    weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=help_text("L2 penalty"))
 
     def __attrs_post_init__(self) -> None:
         if self.nesterov and self.momentum <= 0:
@@ -87,12 +83,12 @@ def sgd(params: Iterable[torch.nn.Parameter], options: SGDOptions) -> torch.opti
 class AlternatingOptions:
     """Alternate D and G steps at a fixed ratio, with an optional linear learning-rate decay."""
 
-    d_steps: int = attrs.field(default=1, validator=positive(), metadata=_help("discriminator (critic) steps per iteration: n_critic"))
-    g_steps: int = attrs.field(default=1, validator=positive(), metadata=_help("generator steps per iteration"))
+    d_steps: int = attrs.field(default=1, validator=positive(), metadata=help_text("discriminator (critic) steps per iteration: n_critic"))
+    g_steps: int = attrs.field(default=1, validator=positive(), metadata=help_text("generator steps per iteration"))
     lr_decay: Literal["constant", "linear"] = attrs.field(
         default="constant",
         validator=one_of(("constant", "linear")),
-        metadata=_help("constant, or linear to 0 at the end of training (WGAN-GP's CIFAR-10 schedule)"),
+        metadata=help_text("constant, or linear to 0 at the end of training (WGAN-GP's CIFAR-10 schedule)"),
     )
 
 

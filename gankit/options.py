@@ -15,6 +15,12 @@ import attrs
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
+def help_text(text: str) -> dict[str, str]:
+    """Field metadata with the text ``gankit show`` prints for an option:
+    ``attrs.field(default=..., metadata=help_text("..."))``."""
+    return {"help": text}
+
+
 def _check(test: Callable[[Any], bool], expectation: str) -> Validator:
     def validate(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
         if value is not None and not test(value):

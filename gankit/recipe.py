@@ -22,7 +22,7 @@ import tomli_w
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from gankit.errors import UserError
-from gankit.options import in_range, non_negative, one_of, positive
+from gankit.options import help_text, in_range, non_negative, one_of, positive
 from gankit.registry import Component, Registry
 
 KeyPath = tuple[str, ...]
@@ -42,31 +42,27 @@ def _device_name(instance: Any, attribute: "attrs.Attribute[Any]", value: str) -
         raise ValueError(f"'{attribute.name}' must be 'auto', 'cpu', 'cuda' or 'cuda:N' (got {value!r})")
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @attrs.define(kw_only=True)
 class TrainOptions:
     """How long and how a recipe trains."""
 
-    kimg: float = attrs.field(default=100.0, validator=positive(), metadata=_help("training length, in thousands of real images shown to the discriminator"))
-    batch_size: int = attrs.field(default=64, validator=positive(), metadata=_help("images per step (a scheduler may change it per stage)"))
-    seed: int = attrs.field(default=0, metadata=_help("seeds weights, latents, data order and the sample grid"))
-    device: str = attrs.field(default="auto", validator=_device_name, metadata=_help("auto (cuda when there is one), cpu, cuda or cuda:N"))
-    precision: Literal["fp32", "bf16", "fp16"] = attrs.field(default="fp32", metadata=_help("fp32, bf16 (autocast) or fp16 (autocast with a gradient scaler)"))
-    channels_last: bool = attrs.field(default=False, metadata=_help("keep networks and images in channels-last memory format"))
-    deterministic: bool = attrs.field(default=False, metadata=_help("use deterministic kernels only, for bit-exact reruns and resumes"))
-    ema_halflife_kimg: float = attrs.field(default=10.0, validator=non_negative(), metadata=_help("half-life of the generator's exponential moving average, in kimg (0: a copy)"))
-    ema_rampup: float = attrs.field(default=0.05, validator=non_negative(), metadata=_help("EMA half-life ramps up as this fraction of the images shown so far (0: off)"))
-    tick_kimg: float = attrs.field(default=4.0, validator=positive(), metadata=_help("kimg between ticks: a log line, and the unit of the intervals below"))
-    sample_ticks: int = attrs.field(default=5, validator=non_negative(), metadata=_help("ticks between sample grids (0: only at the end)"))
-    checkpoint_ticks: int = attrs.field(default=10, validator=non_negative(), metadata=_help("ticks between checkpoints (0: only at the end)"))
-    keep_checkpoints: int = attrs.field(default=3, validator=positive(), metadata=_help("how many of the newest checkpoints to keep"))
-    metric_ticks: int = attrs.field(default=50, validator=non_negative(), metadata=_help("ticks between metric evaluations (0: only at the end)"))
-    samples: int = attrs.field(default=64, validator=in_range(1, 1024), metadata=_help("images in each sample grid"))
-    out_dir: str = attrs.field(default="runs", metadata=_help("where run folders are made"))
-    tensorboard: bool = attrs.field(default=True, metadata=_help("also write TensorBoard scalars under the run folder"))
+    kimg: float = attrs.field(default=100.0, validator=positive(), metadata=help_text("training length, in thousands of real images shown to the discriminator"))
+    batch_size: int = attrs.field(default=64, validator=positive(), metadata=help_text("images per step (a scheduler may change it per stage)"))
+    seed: int = attrs.field(default=0, metadata=help_text("seeds weights, latents, data order and the sample grid"))
+    device: str = attrs.field(default="auto", validator=_device_name, metadata=help_text("auto (cuda when there is one), cpu, cuda or cuda:N"))
+    precision: Literal["fp32", "bf16", "fp16"] = attrs.field(default="fp32", metadata=help_text("fp32, bf16 (autocast) or fp16 (autocast with a gradient scaler)"))
+    channels_last: bool = attrs.field(default=False, metadata=help_text("keep networks and images in channels-last memory format"))
+    deterministic: bool = attrs.field(default=False, metadata=help_text("use deterministic kernels only, for bit-exact reruns and resumes"))
+    ema_halflife_kimg: float = attrs.field(default=10.0, validator=non_negative(), metadata=help_text("half-life of the generator's exponential moving average, in kimg (0: a copy)"))
+    ema_rampup: float = attrs.field(default=0.05, validator=non_negative(), metadata=help_text("EMA half-life ramps up as this fraction of the images shown so far (0: off)"))
+    tick_kimg: float = attrs.field(default=4.0, validator=positive(), metadata=help_text("kimg between ticks: a log line, and the unit of the intervals below"))
+    sample_ticks: int = attrs.field(default=5, validator=non_negative(), metadata=help_text("ticks between sample grids (0: only at the end)"))
+    checkpoint_ticks: int = attrs.field(default=10, validator=non_negative(), metadata=help_text("ticks between checkpoints (0: only at the end)"))
+    keep_checkpoints: int = attrs.field(default=3, validator=positive(), metadata=help_text("how many of the newest checkpoints to keep"))
+    metric_ticks: int = attrs.field(default=50, validator=non_negative(), metadata=help_text("ticks between metric evaluations (0: only at the end)"))
+    samples: int = attrs.field(default=64, validator=in_range(1, 1024), metadata=help_text("images in each sample grid"))
+    out_dir: str = attrs.field(default="runs", metadata=help_text("where run folders are made"))
+    tensorboard: bool = attrs.field(default=True, metadata=help_text("also write TensorBoard scalars under the run folder"))
 
     def __attrs_post_init__(self) -> None:
         one_of(("fp32", "bf16", "fp16"))(self, attrs.fields(TrainOptions).precision, self.precision)

@@ -46,9 +46,6 @@ def plugin_site(tmp_path: Path) -> Path:
     return site
 
 
-
-
-
 @pytest.fixture
 def python() -> str:
     return sys.executable

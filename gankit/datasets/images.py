@@ -16,15 +16,11 @@ import torch
 
 from gankit.contracts import BuildContext, Dataset
 from gankit.errors import UserError
-from gankit.options import non_negative, one_of, positive, power_of_two
+from gankit.options import help_text, non_negative, one_of, positive, power_of_two
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 _ORIENTATION = 0x0112  # the EXIF tag
 _FORMATS = "a folder of images or a .zip of one (PNG or JPEG)"
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
 
 
 @attrs.define(kw_only=True)
@@ -33,32 +29,32 @@ class ImagesOptions:
     zip, resized and centre-cropped to a square."""
 
     path: str = attrs.field(
-        metadata=_help(
+        metadata=help_text(
             "a folder of PNG/JPEG images (searched recursively) or a .zip of one; "
             "archive.zip/sub/folder reads only that folder inside the zip"
         )
     )
     resolution: int = attrs.field(
-        default=64, validator=power_of_two(4), metadata=_help("images are resized so their short side is this, then centre-cropped square")
+        default=64, validator=power_of_two(4), metadata=help_text("images are resized so their short side is this, then centre-cropped square")
     )
     labels: bool = attrs.field(
         default=False,
-        metadata=_help("label each image by its sub-folder (<class>/<image>.png below path); classes are numbered in name order"),
+        metadata=help_text("label each image by its sub-folder (<class>/<image>.png below path); classes are numbered in name order"),
     )
     hflip: bool = attrs.field(
-        default=False, metadata=_help("add horizontal mirror images: the dataset doubles, index N + i being image i flipped")
+        default=False, metadata=help_text("add horizontal mirror images: the dataset doubles, index N + i being image i flipped")
     )
     in_memory: str = attrs.field(
         default="auto",
         validator=one_of(("auto", "yes", "no")),
-        metadata=_help("decode every image once into memory: yes, no, or auto (when they fit in memory_limit_gb)"),
+        metadata=help_text("decode every image once into memory: yes, no, or auto (when they fit in memory_limit_gb)"),
     )
-    memory_limit_gb: float = attrs.field(default=4.0, validator=positive(), metadata=_help("the most GiB of decoded images in_memory = auto keeps"))
+    memory_limit_gb: float = attrs.field(default=4.0, validator=positive(), metadata=help_text("the most GiB of decoded images in_memory = auto keeps"))
     workers: int = attrs.field(
-        default=2, validator=non_negative(), metadata=_help("processes decoding images when they are not in memory (0: the training process)")
+        default=2, validator=non_negative(), metadata=help_text("processes decoding images when they are not in memory (0: the training process)")
     )
     max_images: int | None = attrs.field(
-        default=None, validator=positive(), metadata=_help("use only N images, evenly spaced through the files in name order, for quick runs")
+        default=None, validator=positive(), metadata=help_text("use only N images, evenly spaced through the files in name order, for quick runs")
     )
 
 

@@ -23,11 +23,7 @@ import numpy as np
 import torch
 
 from gankit.contracts import BuildContext, Dataset
-from gankit.options import non_negative, positive, power_of_two
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+from gankit.options import help_text, non_negative, positive, power_of_two
 
 
 @attrs.define(kw_only=True)
@@ -35,11 +31,11 @@ class ShapesOptions:
     """The built-in ``shapes`` dataset: coloured shapes on varied backgrounds,
     labelled by kind (circle, square, triangle, ring, cross, star)."""
 
-    resolution: int = attrs.field(default=32, validator=power_of_two(8), metadata=_help("image size in pixels, a power of two >= 8"))
-    size: int = attrs.field(default=10000, validator=positive(), metadata=_help("number of distinct images (generated in memory by prepare)"))
-    seed: int = attrs.field(default=0, validator=non_negative(), metadata=_help("seeds the images; image i depends only on (seed, i)"))
+    resolution: int = attrs.field(default=32, validator=power_of_two(8), metadata=help_text("image size in pixels, a power of two >= 8"))
+    size: int = attrs.field(default=10000, validator=positive(), metadata=help_text("number of distinct images (generated in memory by prepare)"))
+    seed: int = attrs.field(default=0, validator=non_negative(), metadata=help_text("seeds the images; image i depends only on (seed, i)"))
     hflip: bool = attrs.field(
-        default=False, metadata=_help("add horizontal mirror images: the dataset doubles, index size + i being image i flipped")
+        default=False, metadata=help_text("add horizontal mirror images: the dataset doubles, index size + i being image i flipped")
     )
 
 

@@ -12,10 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit import DOutput, Loss
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+from gankit.options import help_text
 
 
 def _smoothing_range(instance: object, attribute: "attrs.Attribute[float]", value: float) -> None:
@@ -43,7 +40,7 @@ class MinimaxOptions:
     label_smoothing: float = attrs.field(
         default=0.0,
         validator=_smoothing_range,
-        metadata=_help("one-sided label smoothing (Salimans et al. 2016 §3.4): the real target becomes 1 - this; 0 turns it off"),
+        metadata=help_text("one-sided label smoothing (Salimans et al. 2016 §3.4): the real target becomes 1 - this; 0 turns it off"),
     )
 
 
@@ -69,7 +66,7 @@ class NonSaturatingOptions:
     label_smoothing: float = attrs.field(
         default=0.0,
         validator=_smoothing_range,
-        metadata=_help("one-sided label smoothing (Salimans et al. 2016 §3.4): the real target becomes 1 - this; 0 turns it off"),
+        metadata=help_text("one-sided label smoothing (Salimans et al. 2016 §3.4): the real target becomes 1 - this; 0 turns it off"),
     )
 
 

@@ -24,15 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit import BuildContext, Discriminator, Generator, UserError
-from gankit.options import one_of, positive
+from gankit.options import help_text, one_of, positive
 
 MIN_RESOLUTION = 16
 LEAK = 0.2  # §4: "the slope of the leak was set to 0.2 in all models"
 INIT_STD = 0.02  # §4: "zero-centered Normal distribution with standard deviation 0.02"
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
 
 
 def _at_least_base_channels(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
@@ -76,21 +72,21 @@ def init_weights(module: nn.Module) -> None:
 class DCGANGeneratorOptions:
     """The DCGAN generator: transposed convolutions from a 4x4 projection of z up to the data's resolution."""
 
-    latent_size: int = attrs.field(default=100, validator=positive(), metadata=_help("size of z, drawn from N(0, I); 100 in the paper"))
+    latent_size: int = attrs.field(default=100, validator=positive(), metadata=help_text("size of z, drawn from N(0, I); 100 in the paper"))
     base_channels: int = attrs.field(
         default=64,
         validator=positive(),
-        metadata=_help("channels of the finest hidden feature map (resolution / 2); doubled each block towards 4x4"),
+        metadata=help_text("channels of the finest hidden feature map (resolution / 2); doubled each block towards 4x4"),
     )
     max_channels: int = attrs.field(
-        default=512, validator=[positive(), _at_least_base_channels], metadata=_help("cap on the channels of any feature map")
+        default=512, validator=[positive(), _at_least_base_channels], metadata=help_text("cap on the channels of any feature map")
     )
     conditional: bool = attrs.field(
         default=False,
-        metadata=_help("class-conditional (Mirza & Osindero 2014): a learned label embedding is concatenated to z; needs labelled data"),
+        metadata=help_text("class-conditional (Mirza & Osindero 2014): a learned label embedding is concatenated to z; needs labelled data"),
     )
     embedding_size: int = attrs.field(
-        default=50, validator=positive(), metadata=_help("size of the learned label embedding, when conditional")
+        default=50, validator=positive(), metadata=help_text("size of the learned label embedding, when conditional")
     )
 
 
@@ -155,22 +151,22 @@ class DCGANDiscriminatorOptions:
     """The DCGAN discriminator: strided convolutions and LeakyReLU down to 4x4, then one 4x4 convolution to a score."""
 
     base_channels: int = attrs.field(
-        default=64, validator=positive(), metadata=_help("channels after the first strided convolution; doubled each block")
+        default=64, validator=positive(), metadata=help_text("channels after the first strided convolution; doubled each block")
     )
     max_channels: int = attrs.field(
-        default=512, validator=[positive(), _at_least_base_channels], metadata=_help("cap on the channels of any feature map")
+        default=512, validator=[positive(), _at_least_base_channels], metadata=help_text("cap on the channels of any feature map")
     )
     norm: Literal["batch", "layer", "none"] = attrs.field(
         default="batch",
         validator=one_of(("batch", "layer", "none")),
-        metadata=_help(
+        metadata=help_text(
             "normalisation after every convolution but the first: batch (DCGAN), "
             "layer (GroupNorm(1, C), WGAN-GP's choice under a gradient penalty) or none"
         ),
     )
     conditional: bool = attrs.field(
         default=False,
-        metadata=_help("class-conditional (Mirza & Osindero 2014): one-hot label maps are concatenated to the image channels; needs labelled data"),
+        metadata=help_text("class-conditional (Mirza & Osindero 2014): one-hot label maps are concatenated to the image channels; needs labelled data"),
     )
 
 
