@@ -249,6 +249,13 @@ class Dataset(torch.utils.data.Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - contract
         raise NotImplementedError
 
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """One sample, ``(image, label)``, through :meth:`__getitems__`."""
+        if index < 0:
+            index += len(self)
+        images, labels = self.__getitems__([index])
+        return images[0], int(labels[0])
+
     def prepare(self) -> None:
         """Do the slow part (decoding, caching) just before training; building
         the dataset only checks its options, so `gankit check` stays fast."""

@@ -16,6 +16,7 @@ import torch
 
 from gankit.contracts import BuildContext, Dataset
 from gankit.errors import UserError
+from gankit.datasets.mirror import gather_mirrored
 from gankit.options import help_text, non_negative, one_of, positive, power_of_two
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -82,27 +83,15 @@ class ImagesDataset(Dataset):
             self._images = self.files.decode_all(self.options.workers)
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
-        if index.numel() and (index.min() < 0 or index.max() >= len(self)):
-            raise IndexError(f"images dataset index out of range (size {len(self)}): {indices}")
-        count = len(self.files)
-        flipped = index >= count
-        source = index - count * flipped
+        images, source = gather_mirrored(indices, len(self.files), self.options.hflip, self._fetch, "images")
+        return images, self.files.labels[source]
+
+    def _fetch(self, source: torch.Tensor) -> torch.Tensor:
         if self.in_memory:
             self.prepare()
             assert self._images is not None
-            images = self._images[source]
-        else:
-            images = self.files.__getitems__(source.tolist())
-        if flipped.any():
-            images[flipped] = images[flipped].flip(-1)
-        return images, self.files.labels[source]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        if index < 0:
-            index += len(self)
-        images, labels = self.__getitems__([index])
-        return images[0], int(labels[0])
+            return self._images[source]
+        return self.files.__getitems__(source.tolist())
 
 
 class ImageFiles(torch.utils.data.Dataset):

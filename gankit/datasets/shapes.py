@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from gankit.contracts import BuildContext, Dataset
+from gankit.datasets.mirror import gather_mirrored
 from gankit.options import help_text, non_negative, positive, power_of_two
 
 
@@ -86,22 +87,9 @@ class ShapesDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         self.prepare()
         assert self._images is not None and self._labels is not None
-        index = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
-        if index.numel() and (index.min() < 0 or index.max() >= len(self)):
-            raise IndexError(f"shapes dataset index out of range (size {len(self)}): {indices}")
-        size = self.options.size
-        flipped = index >= size
-        source = index - size * flipped
-        images = self._images[source]
-        if flipped.any():
-            images[flipped] = images[flipped].flip(-1)
+        stored = self._images
+        images, source = gather_mirrored(indices, self.options.size, self.options.hflip, lambda source: stored[source], "shapes")
         return images, self._labels[source]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        if index < 0:
-            index += len(self)
-        images, labels = self.__getitems__([index])
-        return images[0], int(labels[0])
 
 
 def render_shapes(seed: int, indices: range | list[int], resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
