@@ -16,10 +16,9 @@ from gankit.testing import TinyGenerator, TinyOptions
 from conftest import TOY_RECIPE
 
 
-def _registry_from(site: Path) -> Registry:
+def _registry_from(site: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     """Load only the distributions in ``site`` (the plugin modules import from it)."""
-    if str(site) not in sys.path:
-        sys.path.insert(0, str(site))
+    monkeypatch.syspath_prepend(str(site))
     registry = Registry()
     registry.load_entry_points(ep for dist in importlib.metadata.distributions(path=[str(site)]) for ep in dist.entry_points if ep.group == "gankit")
     return registry
@@ -75,13 +74,12 @@ def _plugin_adding(kind: str, name: str) -> object:
     return Plugin
 
 
-def test_temporary_distribution_is_discovered_and_broken_one_reported(plugin_site: Path):
-    registry = _registry_from(plugin_site)
+def test_temporary_distribution_is_discovered_and_broken_one_reported(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
+    registry = _registry_from(plugin_site, monkeypatch)
     assert registry.get("generator", "toy").dist == "gankit-toyplugin"
     plugins = {p.dist: p for p in registry.plugins}
     assert plugins["gankit-toyplugin"].version == "1.2.3" and plugins["gankit-toyplugin"].error is None
     assert "broken on purpose" in plugins["gankit-broken"].error
-    sys.path.remove(str(plugin_site))
     with pytest.raises(UserError) as error:
         registry.get("generator", "nothere")
     assert "gankit-broken" in error.value.message  # the failure is named where it may be the cause
@@ -97,11 +95,11 @@ def test_discovered_on_sys_path(plugin_site: Path, monkeypatch: pytest.MonkeyPat
 
 def test_block_and_only_environment_variables(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(BLOCK_ENV, "gankit-broken")
-    registry = _registry_from(plugin_site)
+    registry = _registry_from(plugin_site, monkeypatch)
     assert {p.dist for p in registry.plugins} == {"gankit-toyplugin"}
     monkeypatch.delenv(BLOCK_ENV)
     monkeypatch.setenv(ONLY_ENV, "brokenplugin")  # entry-point names work too
-    registry = _registry_from(plugin_site)
+    registry = _registry_from(plugin_site, monkeypatch)
     assert {p.dist for p in registry.plugins} == {"gankit-broken"}
 
 
