@@ -234,7 +234,11 @@ class Scheduler:
 class Dataset(torch.utils.data.Dataset):
     """Real samples. ``__getitems__`` returns a whole batch at once:
     ``(images, labels)`` with images uint8 in [0, 255] or float in [-1, 1],
-    shape [N, C, H, W], and labels int64 [N] (zeros when unlabelled)."""
+    shape [N, C, H, W], and labels int64 [N] (zeros when unlabelled).
+
+    2D toy data is the one exception to the image layout: its context has
+    resolution 1, its samples are points of shape [N, channels], and their
+    coordinates are not bounded to [-1, 1]."""
 
     context: BuildContext
     #: Finite datasets are reshuffled each epoch; a generative one
@@ -260,12 +264,19 @@ class Dataset(torch.utils.data.Dataset):
         """Do the slow part (decoding, caching) just before training; building
         the dataset only checks its options, so `gankit check` stays fast."""
 
-    def save_picture(self, images: ImageList, path: Path, nrow: int | None = None) -> None:
-        """Draw generated samples for a person to look at. The default is a
-        grid per scale, side by side, every scale enlarged to the finest."""
-        from gankit.pictures import save_scale_grids
+    def picture(self, images: ImageList, nrow: int | None = None) -> torch.Tensor:
+        """Draw samples for a person to look at: a float RGB image in [0, 1],
+        shape [3, H, W]. The default is a grid per scale, side by side, every
+        scale enlarged to the finest; 2D data draws a scatter plot instead."""
+        from gankit.pictures import scale_grids
 
-        save_scale_grids(images, path, nrow=nrow)
+        return scale_grids(images, nrow=nrow)
+
+    def save_picture(self, images: ImageList, path: Path, nrow: int | None = None) -> None:
+        """Write :meth:`picture` to a PNG file."""
+        import torchvision.utils
+
+        torchvision.utils.save_image(self.picture(images, nrow), str(path))
 
 
 @attrs.define

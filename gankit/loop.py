@@ -195,7 +195,7 @@ class Trainer:
         self.stage: Stage | None = None
         self.batch_size = self.options.batch_size
         self._stop_signal: int | None = None
-        self._stats: dict[str, list[torch.Tensor]] = {}
+        self._stats: dict[str, tuple[torch.Tensor, int]] = {}  # name: (sum over the tick, count)
         self._tensorboard: Any = None
 
     # -- set-up -------------------------------------------------------------
@@ -333,7 +333,10 @@ class Trainer:
         return DOutput(result.reshape(-1).float())
 
     def _record(self, name: str, value: torch.Tensor) -> None:
-        self._stats.setdefault(name, []).append(value.detach())
+        # A running sum on the value's device: no host sync per step, and one
+        # live tensor per name (thousands of kept scalars fragment the CPU heap).
+        total, count = self._stats.get(name, (0.0, 0))
+        self._stats[name] = (value.detach().float() + total, count + 1)
 
     def _add_penalties(self, phase: str, context: PenaltyContext, objective: torch.Tensor) -> torch.Tensor:
         for name, regularizer in self.regularizers.items():
@@ -410,9 +413,7 @@ class Trainer:
         images = generate(self.G_ema, self.fixed_z, self.fixed_labels, self.options.batch_size)
         self.dataset.save_picture(images, path, nrow=max(1, int(math.sqrt(self.options.samples))))
         if self._tensorboard is not None:
-            from gankit.pictures import scale_grids
-
-            self._tensorboard.add_image("samples", scale_grids(images), self.nimg // 1000)
+            self._tensorboard.add_image("samples", self.dataset.picture(images), self.nimg // 1000)
         return path
 
     def _save_reals(self) -> None:
@@ -448,8 +449,8 @@ class Trainer:
         }
         if self.stage is not None:
             record["stage"] = attrs.asdict(self.stage)
-        for name, values in self._stats.items():
-            record[name] = round(torch.stack(values).float().mean().item(), 5)
+        for name, (total, count) in self._stats.items():
+            record[name] = round(float(total) / count, 5)
         self._stats.clear()
         every = self.options.metric_ticks
         if self.metrics and (done or (every and self.tick % every == 0)):

@@ -255,8 +255,11 @@ def check_dataset(dataset: Dataset) -> None:
     images, labels = dataset.__getitems__([0, len(dataset) - 1])
     assert images.shape[:2] == (2, dataset.context.channels)
     assert labels.shape == (2,) and labels.dtype == torch.int64
-    floats = to_float_images(images)
-    assert floats.min() >= -1 and floats.max() <= 1
+    if dataset.context.resolution > 1:  # 2D points are coordinates, not pixel values
+        floats = to_float_images(images)
+        assert floats.min() >= -1 and floats.max() <= 1
+    picture = dataset.picture([to_float_images(images)])
+    assert picture.dim() == 3 and picture.shape[0] == 3 and 0 <= picture.min() and picture.max() <= 1, "Dataset.picture returns an RGB image in [0, 1]"
     if dataset.context.num_classes:
         assert 0 <= labels.min() and labels.max() < dataset.context.num_classes
 
