@@ -88,7 +88,12 @@ class AlternatingOptions:
     lr_decay: Literal["constant", "linear"] = attrs.field(
         default="constant",
         validator=one_of(("constant", "linear")),
-        metadata=help_text("constant, or linear to 0 at the end of training (WGAN-GP's CIFAR-10 schedule)"),
+        metadata=help_text("constant, or linear to 0 (WGAN-GP's CIFAR-10 schedule)"),
+    )
+    decay_g_steps: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(positive()),
+        metadata=help_text("with linear decay: the generator step at which the learning rate reaches 0 (unset: the end of training)"),
     )
 
 
@@ -100,7 +105,9 @@ class AlternatingScheduler(Scheduler):
 
     def plan(self, progress: Progress) -> StepPlan:
         lr_scale = 1.0
-        if self.options.lr_decay == "linear":
+        if self.options.lr_decay == "linear" and self.options.decay_g_steps:
+            lr_scale = max(0.0, 1.0 - progress.g_steps / self.options.decay_g_steps)
+        elif self.options.lr_decay == "linear":
             lr_scale = max(0.0, 1.0 - progress.nimg / progress.total_nimg)
         return StepPlan(d_steps=self.options.d_steps, g_steps=self.options.g_steps, lr_scale=lr_scale)
 
