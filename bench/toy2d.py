@@ -70,8 +70,8 @@ def main() -> None:
             score = run_once(name, seed, args.g_steps)
             results.setdefault(name, []).append(score)
             print(f"{name} seed {seed}: {score['modes']}/{score['of_modes']} modes, {100 * score['high_quality']:.1f}% high quality, KL {score['kl']:.3f}, {score['seconds']:.0f} s", file=sys.stderr, flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2))
+            if args.out:  # after every run, so that a long benchmark cut short keeps what it measured
+                args.out.write_text(json.dumps(results, indent=2))
 
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"{args.g_steps} generator steps per run, seeds 0..{args.seeds - 1}, mode_coverage of the final generator (2,500 samples, 3σ)")
