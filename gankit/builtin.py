@@ -1,6 +1,7 @@
 """gankit's own components, registered through the same ``gankit`` entry point
-a third party uses: optimizers, the ``alternating`` scheduler and the
-``images`` and ``shapes`` datasets."""
+a third party uses: optimizers, the ``alternating`` scheduler, the
+``images`` and ``shapes`` datasets and the ``fid``, ``kid`` and
+``precision_recall`` metrics."""
 
 from __future__ import annotations
 
@@ -126,9 +127,29 @@ def _example_image_folder(folder: Path) -> dict[str, Any]:
     return {"path": str(folder), "resolution": 16, "labels": True}
 
 
+def _example_metric(folder: Path) -> dict[str, Any]:
+    """A stand-in feature network written to the folder, so the contract
+    suite scores metrics without the Inception weights; few images, no cache."""
+    from gankit.metrics import save_stand_in_extractor
+
+    return {"extractor": str(save_stand_in_extractor(folder / "stand_in_extractor.pt")), "n_fake": 32, "cache": False}
+
+
+def _example_kid(folder: Path) -> dict[str, Any]:
+    return {**_example_metric(folder), "subsets": 4, "subset_size": 16}
+
+
 @hookimpl
 def register_components(registry: Any) -> None:
     from gankit.datasets import ImagesDataset, ImagesOptions, ShapesDataset, ShapesOptions
+    from gankit.metrics import (
+        FIDOptions,
+        FrechetInceptionDistance,
+        KernelInceptionDistance,
+        KIDOptions,
+        PrecisionRecall,
+        PrecisionRecallOptions,
+    )
 
     registry.add("optimizer", "adam", adam, AdamOptions)
     registry.add("optimizer", "rmsprop", rmsprop, RMSpropOptions)
@@ -136,3 +157,6 @@ def register_components(registry: Any) -> None:
     registry.add("scheduler", "alternating", AlternatingScheduler, AlternatingOptions)
     registry.add("dataset", "shapes", ShapesDataset, ShapesOptions, example={"resolution": 16, "size": 64})
     registry.add("dataset", "images", ImagesDataset, ImagesOptions, example=_example_image_folder)
+    registry.add("metric", "fid", FrechetInceptionDistance, FIDOptions, example=_example_metric)
+    registry.add("metric", "kid", KernelInceptionDistance, KIDOptions, example=_example_kid)
+    registry.add("metric", "precision_recall", PrecisionRecall, PrecisionRecallOptions, example=_example_metric)

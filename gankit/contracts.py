@@ -7,6 +7,7 @@ values in [-1, 1]; a single-scale network uses a list of one.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -263,6 +264,19 @@ class Dataset(torch.utils.data.Dataset):
     def prepare(self) -> None:
         """Do the slow part (decoding, caching) just before training; building
         the dataset only checks its options, so `gankit check` stays fast."""
+
+    def fingerprint(self) -> str:
+        """A hash that changes when the samples do: metrics key the reference
+        features they cache on it (docs/metrics.md). The default hashes the
+        class, the length, the context and 16 samples spread evenly through
+        the data, with their labels; a dataset that can tell more cheaply
+        (file names, sizes and dates) may override it."""
+        count = len(self)
+        digest = hashlib.sha256(f"{type(self).__module__}.{type(self).__qualname__} {count} {self.context}".encode())
+        images, labels = self.__getitems__(sorted({round(i * (count - 1) / 15) for i in range(16)}))
+        digest.update(images.cpu().contiguous().numpy().tobytes())
+        digest.update(labels.cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     def picture(self, images: ImageList, nrow: int | None = None) -> torch.Tensor:
         """Draw samples for a person to look at: a float RGB image in [0, 1],

@@ -1,0 +1,211 @@
+"""Features of image sets: a dataset's (cached on disk) and a generator's.
+
+Both arrive at the extractor the same way: as uint8 pixels, the generator's
+output rounded as if saved to a PNG, so a generator is scored on the images
+it would hand a person.
+
+The cache keeps a dataset's features and their float64 mean and covariance
+in ``$GANKIT_CACHE_DIR/reference`` (by default ``~/.cache/gankit/reference``,
+or under ``$XDG_CACHE_HOME``), one file per dataset fingerprint, resolution,
+extractor sha256, resize filter and image count, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+from tqdm import tqdm
+
+from gankit.contracts import Dataset, Generator
+from gankit.errors import UserError
+from gankit.metrics.inception import FeatureExtractor
+from gankit.metrics.scores import mean_and_covariance
+
+CACHE_ENVIRONMENT_VARIABLE = "GANKIT_CACHE_DIR"
+#: Bump when what a cached file holds, or how features are made, changes.
+CACHE_FORMAT = 1
+
+
+@attrs.define(eq=False)
+class Features:
+    """The features of one image set, [N, D] float32 on the CPU, with the
+    float64 mean and covariance FID needs, computed once."""
+
+    values: torch.Tensor
+    _moments: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def count(self) -> int:
+        return self.values.shape[0]
+
+    def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._moments is None:
+            self._moments = mean_and_covariance(self.values)
+        return self._moments
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Images to uint8 [0, 255]: float [-1, 1] is rounded to the nearest
+    level as a PNG writer would (StyleGAN2-ADA's ``x * 127.5 + 128``, clamped
+    and truncated); uint8 passes unchanged."""
+    if images.dtype == torch.uint8:
+        return images
+    return (images.float() * 127.5 + 128.0).clamp_(0, 255).to(torch.uint8)
+
+
+def _not_images(what: str, shape: tuple[int, ...]) -> UserError:
+    return UserError(f"{what} are not images (samples of shape {shape}); FID, KID and precision/recall measure images [N, C, H, W]")
+
+
+def _batch_as_is(batch: Any) -> Any:
+    return batch  # Dataset.__getitems__ already returns a batch
+
+
+def evenly_spaced(count: int, n: int) -> list[int]:
+    """``n`` indices spread evenly over ``count`` items (all when equal)."""
+    return [round(i * count / n) for i in range(n)]
+
+
+# --------------------------------------------------------------------------
+# Datasets, cached
+
+
+def cache_folder() -> Path:
+    """Where reference features are kept: $GANKIT_CACHE_DIR/reference, else
+    the user's cache folder."""
+    if root := os.environ.get(CACHE_ENVIRONMENT_VARIABLE):
+        return Path(root).expanduser() / "reference"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gankit" / "reference"
+
+
+def reference_key(dataset: Dataset, extractor: FeatureExtractor, n: int) -> dict[str, Any]:
+    """What a dataset's cached features depend on."""
+    return {
+        "format": CACHE_FORMAT,
+        "dataset": dataset.fingerprint(),
+        "resolution": dataset.context.resolution,
+        "extractor_sha256": extractor.sha256,
+        "resize": extractor.resize,
+        "n": n,
+    }
+
+
+def reference_path(key: dict[str, Any]) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return cache_folder() / f"{key['resolution']}px-{key['n']}-{key['resize']}-{digest}.pt"
+
+
+def _read_cached(path: Path, key: dict[str, Any]) -> Features | None:
+    if not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        if stored.get("key") != key:
+            return None
+        return Features(stored["features"], (stored["mean"], stored["cov"]))
+    except Exception as error:  # a torn or foreign file: make it again
+        print(f"gankit: ignoring unreadable cache file {path} ({type(error).__name__}); recomputing", file=sys.stderr)
+        return None
+
+
+def _write_cached(path: Path, key: dict[str, Any], features: Features) -> None:
+    """Write to a temporary file in the same folder, then rename: another
+    process sees the whole file or none."""
+    mean, cov = features.moments()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save({"key": key, "features": features.values, "mean": mean, "cov": cov}, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def dataset_features(
+    dataset: Dataset,
+    extractor: FeatureExtractor,
+    n: int | None,
+    batch_size: int,
+    device: torch.device,
+    cache: bool = True,
+    what: str = "real images",
+) -> Features:
+    """Features of ``n`` images spread evenly through ``dataset`` (all of
+    them when ``n`` is None), read from the cache when it has them."""
+    if dataset.context.resolution == 1:  # 2D toy data: points, not pixels
+        raise _not_images(what, (dataset.context.channels,))
+    count = len(dataset)
+    n = count if n is None else n
+    if n > count:
+        raise UserError(f"{n} {what} asked for, but the data has {count}", key="n_real")
+    key = reference_key(dataset, extractor, n) if cache else None
+    path = reference_path(key) if key else None
+    if key and path and (cached := _read_cached(path, key)) is not None:
+        return cached
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=evenly_spaced(count, n),
+        collate_fn=_batch_as_is,
+        num_workers=dataset.workers,
+        pin_memory=device.type == "cuda",
+    )
+    chunks = []
+    with tqdm(total=n, desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
+        for images, _ in loader:
+            chunks.append(extractor(quantize(images).to(device, non_blocking=True)).cpu())
+            bar.update(images.shape[0])
+    features = Features(torch.cat(chunks))
+    if key and path:
+        _write_cached(path, key, features)
+    return features
+
+
+# --------------------------------------------------------------------------
+# Generators
+
+
+@torch.no_grad()
+def generator_features(
+    generator: Generator,
+    extractor: FeatureExtractor,
+    n: int,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
+    what: str = "generated images",
+) -> Features:
+    """Features of ``n`` images from ``generator`` (its finest scale), with
+    latents and uniformly drawn labels from a CPU generator seeded by
+    ``seed``, so the same seed gives the same images on any device."""
+    rng = torch.Generator().manual_seed(seed)
+    was_training = generator.training
+    generator.eval()
+    chunks = []
+    try:
+        with tqdm(total=n, desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
+            for start in range(0, n, batch_size):
+                count = min(batch_size, n - start)
+                z = generator.sample_latents(count, "cpu", rng).to(device)
+                labels = torch.randint(generator.num_classes, (count,), generator=rng).to(device) if generator.num_classes else None
+                images = generator(z, labels)[-1]
+                if images.dim() != 4:
+                    raise _not_images(what, tuple(images.shape[1:]))
+                chunks.append(extractor(quantize(images)).cpu())
+                bar.update(count)
+    finally:
+        generator.train(was_training)
+    return Features(torch.cat(chunks))
