@@ -44,6 +44,7 @@ from gankit.contracts import (
     Progress,
     Regularizer,
     Scheduler,
+    Stage,
     StepPlan,
     to_float_images,
 )
@@ -208,6 +209,10 @@ def check_generator(generator: Generator, dataset: Dataset) -> None:
     for image in images:
         assert torch.isfinite(image).all()
     sum(image.square().mean() for image in images).backward()
+    for stage in _growth_stages(reals):  # a growing network trains each block at some stage
+        generator.set_stage(stage)
+        sum(image.square().mean() for image in generator(z, labels)).backward()
+    generator.set_stage(Stage(reals.shape[-1], 1.0) if reals.dim() == 4 else Stage(1, 1.0))
     _assert_every_parameter_has_gradient(generator, "generator")
 
 
@@ -222,7 +227,20 @@ def check_discriminator(discriminator: Discriminator, dataset: Dataset) -> None:
     scores_again, features = discriminator(images, labels, features=True)
     assert isinstance(features, list) and features and all(f.shape[0] == 4 for f in features)
     (scores_again.square().mean() + sum(f.square().mean() for f in features)).backward()
+    for stage in _growth_stages(reals):
+        discriminator.set_stage(stage)
+        discriminator(discriminator.prepare_reals(reals), labels).square().mean().backward()
+    discriminator.set_stage(Stage(reals.shape[-1], 1.0) if reals.dim() == 4 else Stage(1, 1.0))
     _assert_every_parameter_has_gradient(discriminator, "discriminator")
+
+
+def _growth_stages(reals: torch.Tensor) -> list[Stage]:
+    """Every fade of a network that grows from 4x4 to the data's resolution;
+    networks that do not grow ignore them."""
+    if reals.dim() != 4:
+        return []
+    resolutions = [4 * 2**k for k in range(int(math.log2(reals.shape[-1] // 4)) + 1)] if reals.shape[-1] >= 4 else []
+    return [Stage(resolution, 0.5) for resolution in resolutions]
 
 
 def check_loss(loss: Loss) -> None:
