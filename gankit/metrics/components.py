@@ -109,7 +109,7 @@ class FrechetInceptionDistance(FeatureMetric):
     """Fréchet Inception distance (Heusel et al. 2017): by default 50k generated images against the whole data."""
 
     def score(self, real: Features, fake: Features, seed: int, device: torch.device) -> Scores:
-        return {"fid": frechet_distance(*real.moments(), *fake.moments())}
+        return {"fid": frechet_distance(*real.moments(device), *fake.moments(device))}
 
 
 @attrs.define(kw_only=True)

@@ -46,9 +46,12 @@ class Features:
     def count(self) -> int:
         return self.values.shape[0]
 
-    def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def moments(self, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and covariance in float64, computed on ``device`` (a GPU
+        makes short work of 50k x 2048) and kept on the CPU."""
         if self._moments is None:
-            self._moments = mean_and_covariance(self.values)
+            mean, cov = mean_and_covariance(self.values.to(device) if device is not None else self.values)
+            self._moments = (mean.cpu(), cov.cpu())
         return self._moments
 
 
@@ -170,6 +173,7 @@ def dataset_features(
             bar.update(images.shape[0])
     features = Features(torch.cat(chunks))
     if key and path:
+        features.moments(device)
         _write_cached(path, key, features)
     return features
 
