@@ -21,7 +21,9 @@ def _train(recipe: str, *overrides: str) -> dict:
 @pytest.mark.timeout(400)
 def test_wgangp_captures_all_eight_modes_of_the_ring():
     # 1,000 generator steps of recipes/toy_ring8_wgangp.toml (half its budget),
-    # about a minute on two CPU cores.
+    # about three and a half minutes on two CPU cores. Half the batch (64) halves
+    # the time but ends at 81-83 % high quality over seeds 0 and 1: too close
+    # to the bound to be a test that fails only when something is wrong.
     score = _train("toy_ring8_wgangp.toml", "train.kimg=640", "train.tick_kimg=640")
     assert score["modes"] == 8, score
     assert score["high_quality"] >= 0.8, score
