@@ -142,6 +142,21 @@ def report(args: argparse.Namespace, command: str) -> dict[str, Any]:
     n_pr = min(args.pr_n, train.shape[0], test.shape[0])
     precision, recall = precision_recall(train[:n_pr], test[:n_pr], k=3)
     result.update(precision=precision, recall=recall, n_pr=n_pr)
+    # A same-size control: small samples bias FID upwards, so the test split
+    # is also set against a disjoint part of train at the same size as the
+    # train part it is compared with.
+    half = min(train.shape[0] // 2, test.shape[0])
+    control: dict[str, float] = {}
+    if half >= 2:
+        first, second = train[:half], train[half : 2 * half]
+        control = {
+            "n": half,
+            "fid_train_test": frechet_distance(*mean_and_covariance(first), *mean_and_covariance(test[:half])),
+            "fid_train_train": frechet_distance(*mean_and_covariance(first), *mean_and_covariance(second)),
+            "kid_train_test": kernel_distance(first, test[:half], 100, 1000, seed=0)[0],
+            "kid_train_train": kernel_distance(first, second, 100, 1000, seed=0)[0],
+        }
+        result["same_size_control"] = control
     result["command"] = command
     print(f"\n{command}\n")
     print("| reference | compared | n_ref | n_cmp | FID | KID × 10³ (sd) | precision / recall (n each, k = 3) | resize | features of 10k images |")
@@ -151,6 +166,13 @@ def report(args: argparse.Namespace, command: str) -> dict[str, Any]:
         f"| {precision:.3f} / {recall:.3f} ({n_pr:,}) | {meta['resize']} "
         f"| {per_10k / 3600:.1f} h wall, {cpu_per_10k / 3600:.1f} h CPU on {device} ({result['cpu']}) |"
     )
+    if control:
+        n = control["n"]
+        print(f"\nSame-size control, {n:,} images on each side (disjoint train images on both rows):\n")
+        print("| reference | compared | FID | KID × 10³ |")
+        print("|---|---|---|---|")
+        print(f"| train ({n:,}) | test ({n:,}) | {control['fid_train_test']:.2f} | {control['kid_train_test'] * 1e3:.2f} |")
+        print(f"| train ({n:,}) | other train ({n:,}) | {control['fid_train_train']:.2f} | {control['kid_train_train'] * 1e3:.2f} |")
     print(f"\nextractor sha256 {meta['extractor_sha256']}; Fréchet distance itself took {fid_seconds:.0f} s")
     return result
 
