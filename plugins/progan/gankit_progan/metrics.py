@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Iterator
 
 import attrs
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -172,6 +173,14 @@ def swd_descriptors(
     return [_normalize(torch.cat(level), channels) for level in found]
 
 
+def _sorted_rows(x: torch.Tensor) -> torch.Tensor:
+    """Each row sorted. On the CPU numpy's vectorized sort is several times
+    faster than torch's, with the same result."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.sort(x.numpy(), axis=1))
+    return x.sort(dim=1).values
+
+
 def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int, per_repeat: int, rng: torch.Generator) -> float:
     """The mean, over random unit directions, of the mean absolute
     difference between the sorted projections of the two sets."""
@@ -181,7 +190,7 @@ def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int, per_r
         dirs = (dirs / dirs.norm(dim=0, keepdim=True)).to(a.device)
         for part in dirs.T.split(32):  # 32 directions at a time bound the memory of the projections
             # [directions, patches], each row contiguous: sorting along rows is far faster than down columns
-            gap = (part @ a.T).sort(dim=1).values - (part @ b.T).sort(dim=1).values
+            gap = _sorted_rows(part @ a.T) - _sorted_rows(part @ b.T)
             total += gap.abs().sum(dim=1).double().sum().item()
     return total / (a.shape[0] * (directions // per_repeat) * per_repeat)
 

@@ -153,7 +153,8 @@ class ProGANGenerator(Generator):
             # §2 and Figure 2 (b): the new block fades in over the previous toRGB, upsampled
             coarse = self.to_rgb[level - 1](previous)
             image = torch.lerp(upsample_to(coarse, image.shape[-1]), image, self.stage.alpha)
-        return [upsample_to(image, self.resolution)]
+        # float32 like the real batch, also under autocast, so that losses and penalties can mix the two
+        return [upsample_to(image.float(), self.resolution)]
 
 
 @attrs.define(kw_only=True)

@@ -137,3 +137,11 @@ def test_a_stage_beyond_the_data_is_a_user_error():
             network.set_stage(Stage(32, 1.0))
     with pytest.raises(UserError, match="4x4 up to 1024x1024"):
         ProGANGenerator(ProGANGeneratorOptions(), BuildContext(resolution=2048))
+
+
+def test_images_leave_the_generator_in_float32_under_autocast():
+    generator, discriminator = _networks(16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        image = generator(torch.randn(2, 16))[0]
+        scores = discriminator([torch.lerp(image, torch.zeros(2, 3, 16, 16), 0.5)])  # mixed with reals, as the gradient penalty does
+    assert image.dtype == torch.float32 and torch.isfinite(scores).all()
