@@ -152,7 +152,7 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_the_shapes_recipe_grows_to_64x64_and_learns():
-    """recipes/progan_shapes.toml as it is: about 15 minutes on 2 CPU cores."""
+    """recipes/progan_shapes.toml as it is, 60 kimg: tens of minutes on 2 CPU cores."""
     pytest.importorskip("gankit_wgan")
     recipe = load_recipe(REPO / "recipes" / "progan_shapes.toml", registry(), ["train.metric_ticks=0", "metrics.swd.images=1024"])
     trainer = Trainer(recipe, None, show_progress=False)
