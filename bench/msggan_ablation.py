@@ -11,11 +11,17 @@ Wasserstein distance of gankit-progan (``swd``: Laplacian-pyramid patches,
 x1e3 per level, Karras et al. 2018) on the final EMA generator. The table
 gives each level and their average as mean ± sd over seeds.
 
+The default budget was picked by measurement on a 2-core CPU shared with
+other work: training ran at about 25 img/s, and SWD took about 1 minute a
+run on 512 images and 4 on 2,048. 4 kimg (250 steps) and 256 images keep the
+12 runs of 4 variants x 3 seeds to about 40 minutes there. That is early
+training, and SWD on 256 images is noisy: read the sd.
+
 Runs are sequential and use one intra-op thread: on a small shared CPU,
 OpenMP's spinning workers make these small convolutions many times slower,
 and parallel runs only share the same cores.
 
-    python bench/msggan_ablation.py [--kimg 6] [--seeds 3] [--swd-images 2048] [--variants all coarse fine none] [--out FILE.json]
+    python bench/msggan_ablation.py [--kimg 4] [--seeds 3] [--swd-images 256] [--variants all coarse fine none] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -70,9 +76,9 @@ def _mean_sd(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kimg", type=float, default=6.0, help="real images shown per run, in thousands (the same steps for every variant)")
+    parser.add_argument("--kimg", type=float, default=4.0, help="real images shown per run, in thousands (the same steps for every variant)")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--swd-images", type=int, default=2048, help="real and generated images for SWD (16384 in the paper)")
+    parser.add_argument("--swd-images", type=int, default=256, help="real and generated images for SWD (16384 in the paper)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, help="also write every run's scores to this JSON file")

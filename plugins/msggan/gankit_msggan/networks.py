@@ -17,6 +17,7 @@ channel rule min(fmap_base / 2^b, fmap_max) of block b (4x4 is block 1).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import attrs
@@ -45,7 +46,7 @@ def network_depth(context: BuildContext, what: str) -> int:
     return log2_int(context.resolution) - 1
 
 
-def _channel_rule(options: Any) -> Any:
+def _channel_rule(options: MSGGeneratorOptions | MSGDiscriminatorOptions) -> Callable[[int], int]:
     return lambda block: nf(block, options.fmap_base, options.fmap_max)
 
 
@@ -195,17 +196,18 @@ class MSGDiscriminator(Discriminator):
         # Blocks from the data's resolution down to 8x8: conv3x3, LeakyReLU,
         # conv3x3, LeakyReLU, 2x2 average pooling; ProGAN's widths nf(b) then nf(b - 1).
         for block in range(self.depth, 1, -1):
-            width = self._combined_width(block, context.channels, channels(block))
+            width = self._add_combine(block, context.channels, channels(block))
             self.blocks.append(nn.ModuleList([EqualizedConv2d(width + mbstd_channels, channels(block), 3), EqualizedConv2d(channels(block), channels(block - 1), 3)]))
         # The final 4x4 block: minibatch stddev, conv3x3, conv4x4, linear.
-        width = self._combined_width(1, context.channels, channels(1))
+        width = self._add_combine(1, context.channels, channels(1))
         self.mbstd = MinibatchStdDev(options.mbstd_group_size)
         self.final_conv = EqualizedConv2d(width + 1, channels(1), 3)
         self.final_4x4 = EqualizedConv2d(channels(1), channels(1), 4, padding=0)
         self.output = EqualizedLinear(channels(1), 1, gain=1.0)
 
-    def _combined_width(self, block: int, image_channels: int, width: int) -> int:
-        """Register φ at ``block`` when its scale is connected; the width the block's first layer takes."""
+    def _add_combine(self, block: int, image_channels: int, width: int) -> int:
+        """Add φ at ``block`` when its scale is connected; returns the width
+        that the block's first layer then takes."""
         if block not in self.connected:
             return width
         combine = Combine(self.options.combine, image_channels, width)

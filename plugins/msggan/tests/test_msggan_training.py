@@ -58,7 +58,7 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 256,
     return (pa - pb).abs().mean().item()
 
 
-def test_every_scale_of_the_samples_moves_towards_the_data():
+def test_the_samples_move_towards_the_data_scale_by_scale():
     torch.manual_seed(0)
     recipe = recipe_from_text(RECIPE, "test recipe", default_registry())
     trainer = Trainer(recipe, None, show_progress=False)
