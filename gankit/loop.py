@@ -227,6 +227,10 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             drop_last=True,
             persistent_workers=False,
+            # Each new iterator draws its workers' base seed from this generator,
+            # not the global RNG: a resumed run makes one more loader than an
+            # uninterrupted one, and must not shift the draws of the training step.
+            generator=torch.Generator().manual_seed(self.options.seed),
         )
         return iter(loader)
 

@@ -136,11 +136,6 @@ def test_a_run_stopped_in_the_middle_of_a_fade_resumes_bit_for_bit(tmp_path, mon
     assert {entry["batch_size"] for entry in log} == {8, 4}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gankit.loop.Trainer._batches makes a DataLoader whose iterator draws its base seed from the global torch RNG, "
-    "so a resumed run (one more DataLoader) draws the gradient penalty's ε differently",
-)
 def test_a_wgan_gp_run_stopped_in_the_middle_of_a_fade_resumes_bit_for_bit(tmp_path, monkeypatch):
     pytest.importorskip("gankit_wgan")  # WGAN-GP and drift come from gankit-wgan
     _stop_mid_fade_and_resume(tmp_path, monkeypatch, WGAN_GP.replace("kimg = 0.160", "kimg = 0.064"))
