@@ -67,7 +67,8 @@ def _interpolate(reals: ImageList, fakes: ImageList, epsilon: torch.Tensor) -> I
     points = []
     for real, fake in zip(reals, fakes):
         weight = epsilon.view(-1, *([1] * (real.dim() - 1))).to(real.dtype)
-        points.append(torch.lerp(fake.detach(), real.detach(), weight))
+        # under autocast a generator may return bf16 or fp16 images next to float32 reals
+        points.append(torch.lerp(fake.detach().to(real.dtype), real.detach(), weight))
     return points
 
 

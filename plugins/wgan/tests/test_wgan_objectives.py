@@ -114,6 +114,14 @@ def test_gradient_penalty_passes_class_labels_through_unchanged():
     assert torch.equal(critic.seen_labels[-1], labels)
 
 
+def test_gradient_penalty_takes_low_precision_fakes_beside_float32_reals():
+    # under bf16 autocast a generator may return bf16 images; the reals stay float32
+    critic = QuadraticCritic([1.0])
+    reals, fakes = [torch.randn(4, 3, 4, 4)], [torch.randn(4, 3, 4, 4).to(torch.bfloat16)]
+    value = GradientPenalty(GradientPenaltyOptions()).penalty(_context(critic, reals, fakes))
+    assert value.dtype == torch.float32 and torch.isfinite(value)
+
+
 def test_gradient_penalty_refuses_a_batch_norm_critic():
     class WithBatchNorm(Discriminator):
         def __init__(self):
