@@ -10,7 +10,10 @@ histogram from uniform as mean ± sd over seeds, the seeds that captured every
 mode, and the wall time of one run. Runs are sequential: on a small CPU,
 parallel runs only share the same cores.
 
-    python bench/toy2d.py [--g-steps 2000] [--seeds 5] [--recipes toy_ring8_wgangp ...] [--out bench/toy2d_results.json]
+    python bench/toy2d.py [--g-steps 2000] [--seeds 5] [--recipes toy_ring8_wgangp ...] [--out bench/toy2d_results.json [--resume]]
+
+Seeds run in the outer loop, so a benchmark cut short still has every
+recipe's first seeds; ``--resume`` keeps the runs already in ``--out``.
 """
 
 from __future__ import annotations
@@ -62,11 +65,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
     parser.add_argument("--out", type=Path, help="also write every run's scores to this JSON file")
+    parser.add_argument("--resume", action="store_true", help="keep the runs already written to --out and run only the missing seeds")
     args = parser.parse_args()
+    if args.resume and not args.out:
+        parser.error("--resume needs --out")
 
-    results: dict[str, list[dict[str, float]]] = {}
-    for name in args.recipes:
-        for seed in range(args.seeds):
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in args.recipes}
+    if args.resume and args.out.exists():
+        results.update({name: runs for name, runs in json.loads(args.out.read_text()).items() if name in results})
+    for seed in range(args.seeds):
+        for name in args.recipes:
+            if seed < len(results[name]):
+                continue
             score = run_once(name, seed, args.g_steps)
             results.setdefault(name, []).append(score)
             print(f"{name} seed {seed}: {score['modes']}/{score['of_modes']} modes, {100 * score['high_quality']:.1f}% high quality, KL {score['kl']:.3f}, {score['seconds']:.0f} s", file=sys.stderr, flush=True)
@@ -74,17 +84,19 @@ def main() -> None:
                 args.out.write_text(json.dumps(results, indent=2))
 
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"{args.g_steps} generator steps per run, seeds 0..{args.seeds - 1}, mode_coverage of the final generator (2,500 samples, 3σ)")
+    print(f"{args.g_steps} generator steps per run, seeds 0..{args.seeds - 1} (a row with fewer runs was cut short), mode_coverage of the final generator (2,500 samples, 3σ)")
     print()
-    print("| recipe | modes | all modes | high quality % | KL | s/run |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| recipe | runs | modes | all modes | high quality % | KL | s/run |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, runs in results.items():
+        if not runs:
+            continue
         full = sum(run["modes"] == run["of_modes"] for run in runs)
         modes = _mean_sd([run["modes"] for run in runs], 1) + f" / {int(runs[0]['of_modes'])}"
         quality = _mean_sd([100 * run["high_quality"] for run in runs], 1)
         kl = _mean_sd([run["kl"] for run in runs], 3)
         seconds = statistics.mean(run["seconds"] for run in runs)
-        print(f"| {name} | {modes} | {full}/{len(runs)} | {quality} | {kl} | {seconds:.0f} |")
+        print(f"| {name} | {len(runs)} | {modes} | {full}/{len(runs)} | {quality} | {kl} | {seconds:.0f} |")
 
 
 if __name__ == "__main__":
