@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 
 # A plugin a third party might ship: tiny networks and a loss, registered
 # through an entry point like any other.
@@ -59,34 +58,3 @@ def registry(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(gankit.registry, "_default", testing_registry())
     return testing_registry()
-
-
-TINY_RECIPE = """\
-name = "tiny"
-
-[generator]
-type = "tiny"
-
-[discriminator]
-type = "tiny"
-
-[loss]
-type = "tiny"
-
-[data]
-type = "shapes"
-resolution = 8
-size = 64
-
-[train]
-kimg = 0.064
-batch_size = 8
-tick_kimg = 0.016
-device = "cpu"
-samples = 16
-tensorboard = false
-"""
-
-
-# TINY_RECIPE with the networks and loss of the temporary toy plugin
-TOY_RECIPE = TINY_RECIPE.replace('type = "tiny"', 'type = "toy"', 2).replace('type = "tiny"', 'type = "toyloss"')

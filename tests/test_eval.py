@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_RECIPE
+from tiny_recipes import TINY_RECIPE
 from PIL import Image
 
 from gankit import checkpoint as ckpt

@@ -19,7 +19,7 @@ from gankit.loop import InfiniteSampler, Interrupted, Trainer, update_ema
 from gankit.pictures import scale_grids
 from gankit.recipe import load_recipe
 
-from conftest import REPO, TINY_RECIPE
+from tiny_recipes import REPO, TINY_RECIPE
 
 
 def _recipe(tmp_path: Path, registry, text: str = TINY_RECIPE, *overrides: str):

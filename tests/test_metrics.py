@@ -250,7 +250,7 @@ def test_no_extractor_is_an_error_that_lists_the_four_ways(nowhere):
 
 
 def test_a_recipe_without_an_extractor_fails_when_built(nowhere, registry):
-    from conftest import TINY_RECIPE
+    from tiny_recipes import TINY_RECIPE
 
     from gankit.loop import build
     from gankit.recipe import recipe_from_text

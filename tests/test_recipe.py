@@ -8,7 +8,7 @@ import pytest
 from gankit.cli import main
 from gankit.recipe import load_recipe
 
-from conftest import TINY_RECIPE
+from tiny_recipes import TINY_RECIPE
 
 
 def _check(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, *extra: str) -> tuple[int, str]:

@@ -13,7 +13,7 @@ from gankit.errors import UserError
 from gankit.registry import BLOCK_ENV, ONLY_ENV, Registry
 from gankit.testing import TinyGenerator, TinyOptions
 
-from conftest import TOY_RECIPE
+from tiny_recipes import TOY_RECIPE
 
 
 def _registry_from(site: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:

@@ -9,6 +9,7 @@ from gankit.contracts import to_float_images
 from gankit.loop import Trainer, generate
 from gankit.recipe import recipe_from_text
 from gankit.registry import default_registry
+from gankit.testing import sliced_wasserstein
 
 # BMSG-GAN's training setup (relativistic hinge, Adam 0.003, β = (0, 0.99))
 # on small networks, so that it runs in seconds.
@@ -46,16 +47,6 @@ ema_halflife_kimg = 1.0
 tensorboard = false
 """
 
-
-def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 256, seed: int = 0) -> float:
-    """Mean 1D Wasserstein distance between two equal-sized sets of
-    flattened images along random unit directions."""
-    a, b = a.flatten(1), b.flatten(1)
-    directions = torch.randn(a.shape[1], projections, generator=torch.Generator().manual_seed(seed))
-    directions /= directions.norm(dim=0, keepdim=True)
-    pa, _ = (a @ directions).sort(dim=0)
-    pb, _ = (b @ directions).sort(dim=0)
-    return (pa - pb).abs().mean().item()
 
 
 def test_the_samples_move_towards_the_data_scale_by_scale():
