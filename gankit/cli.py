@@ -369,6 +369,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for flag, value in (("--n", args.n), ("--n-real", args.n_real), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise UserError(f"{flag}: expected a positive number, got {value}")
+    if args.source is not None:
+        from gankit.checkpoint import find as find_checkpoint
+
+        find_checkpoint(Path(args.source))  # a mistyped path is reported before the feature network is looked for
     device = select_device(args.device)
     registry = default_registry()
     metrics = {}
