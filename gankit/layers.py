@@ -15,6 +15,14 @@ from torch import nn
 #: He's gain for ReLU-like activations; toRGB and the last layer use 1.
 RELU_GAIN = math.sqrt(2.0)
 
+#: LeakyReLU slope of every ProGAN layer (Appendix A.1), kept by MSG-GAN.
+LEAK = 0.2
+
+
+def lrelu(x: torch.Tensor) -> torch.Tensor:
+    """LeakyReLU with ProGAN's slope of 0.2."""
+    return F.leaky_relu(x, LEAK)
+
 
 def nf(stage: int, fmap_base: int = 8192, fmap_max: int = 512) -> int:
     """Feature maps at ``stage`` (the block of resolution 2^(stage+1), so 4x4

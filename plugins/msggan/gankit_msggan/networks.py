@@ -27,16 +27,11 @@ from torch import nn
 
 from gankit import BuildContext, Discriminator, Generator, UserError
 from gankit.contracts import ImageList, image_pyramid, log2_int
-from gankit.layers import RELU_GAIN, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, nf
+from gankit.layers import RELU_GAIN, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, lrelu, nf
 from gankit.options import help_text, in_range, one_of, positive
 
 COMBINES = ("simple", "lin_cat", "cat_lin")
 CONNECTIONS = ("all", "coarse", "fine", "none")
-LEAK = 0.2  # LeakyReLU slope of ProGAN and MSG-GAN
-
-
-def _lrelu(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, LEAK)
 
 
 def network_depth(context: BuildContext, what: str) -> int:
@@ -94,13 +89,13 @@ class MSGGenerator(Generator):
         z = z * (math.sqrt(self.latent_size) / z.norm(dim=1, keepdim=True).clamp(min=1e-8))
         x = self.latent_to_4x4(z).view(-1, self.first_channels, 4, 4) + self.bias_4x4.view(1, -1, 1, 1)
         # 4x4 block: transposed conv, LeakyReLU, conv3x3, LeakyReLU, PixelNorm
-        x = self.norm(_lrelu(self.conv_4x4(_lrelu(x))))
+        x = self.norm(lrelu(self.conv_4x4(lrelu(x))))
         images = [self.to_rgb[0](x)]
         for (conv1, conv2), to_rgb in zip(self.up_blocks, self.to_rgb[1:], strict=True):
             # up blocks: nearest x2, then twice [conv3x3, LeakyReLU, PixelNorm]
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            x = self.norm(_lrelu(conv1(x)))
-            x = self.norm(_lrelu(conv2(x)))
+            x = self.norm(lrelu(conv1(x)))
+            x = self.norm(lrelu(conv2(x)))
             images.append(to_rgb(x))
         return images
 
@@ -222,17 +217,17 @@ class MSGDiscriminator(Discriminator):
         if len(images) != self.depth:
             raise ValueError(f"msggan discriminator: expected {self.depth} scales (4x4 to {self.resolution}x{self.resolution}), got {len(images)}")
         image_at = dict(zip(range(1, self.depth + 1), images, strict=True))
-        x = _lrelu(self.from_rgb(image_at[self.depth]))
+        x = lrelu(self.from_rgb(image_at[self.depth]))
         activations = []
         for block, (conv1, conv2) in zip(range(self.depth, 1, -1), self.blocks, strict=True):
             x = self._enter(block, image_at, x)
             if self.options.mbstd_every_block:
                 x = self.mbstd(x)
-            x = F.avg_pool2d(_lrelu(conv2(_lrelu(conv1(x)))), 2)
+            x = F.avg_pool2d(lrelu(conv2(lrelu(conv1(x)))), 2)
             activations.append(x)
         x = self._enter(1, image_at, x)
-        x = _lrelu(self.final_conv(self.mbstd(x)))
-        x = _lrelu(self.final_4x4(x)).flatten(1)
+        x = lrelu(self.final_conv(self.mbstd(x)))
+        x = lrelu(self.final_4x4(x)).flatten(1)
         activations.append(x)
         scores = self.output(x).squeeze(1)
         return (scores, activations) if features else scores

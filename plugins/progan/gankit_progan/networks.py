@@ -33,15 +33,10 @@ from torch import nn
 
 from gankit import BuildContext, Discriminator, Generator, Stage, UserError
 from gankit.contracts import ImageList, downsample_to, log2_int
-from gankit.layers import RELU_GAIN, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, nf
+from gankit.layers import RELU_GAIN, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, lrelu, nf
 from gankit.options import help_text, in_range, positive
 
-LEAK = 0.2  # LeakyReLU slope of every layer (Appendix A.1)
 MAX_RESOLUTION = 1024
-
-
-def _lrelu(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, LEAK)
 
 
 def upsample_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -83,8 +78,8 @@ class _UpBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = upsample_to(x, 2 * x.shape[-1])
-        x = self.norm(_lrelu(self.conv0(x)))
-        return self.norm(_lrelu(self.conv1(x)))
+        x = self.norm(lrelu(self.conv0(x)))
+        return self.norm(lrelu(self.conv1(x)))
 
 
 class _DownBlock(nn.Module):
@@ -97,7 +92,7 @@ class _DownBlock(nn.Module):
         self.conv1 = EqualizedConv2d(in_channels, out_channels, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _lrelu(self.conv1(_lrelu(self.conv0(x))))
+        x = lrelu(self.conv1(lrelu(self.conv0(x))))
         return F.avg_pool2d(x, 2)
 
 
@@ -142,8 +137,8 @@ class ProGANGenerator(Generator):
         if self.options.normalize_latent:
             z = self.norm(z)  # §4.2: z on the hypersphere of radius √latent_size
         x = self.dense(z).view(z.shape[0], -1, 4, 4) + self.dense_bias.view(1, -1, 1, 1)
-        x = self.norm(_lrelu(x))
-        x = self.norm(_lrelu(self.conv(x)))
+        x = self.norm(lrelu(x))
+        x = self.norm(lrelu(self.conv(x)))
         level = log2_int(self.stage.resolution) - 2  # 0 at 4x4
         previous = x
         for block in self.blocks[:level]:
@@ -212,17 +207,17 @@ class ProGANDiscriminator(Discriminator):
             raise ValueError(f"the progan discriminator takes {self.resolution}x{self.resolution} images, got {image.shape[-1]}x{image.shape[-1]}")
         image = downsample_to(image, self.stage.resolution)
         level = log2_int(self.stage.resolution) - 2  # 0 at 4x4
-        x = _lrelu(self.from_rgb[level](image))
+        x = lrelu(self.from_rgb[level](image))
         activations = []
         for index in range(level - 1, -1, -1):
             x = self.blocks[index](x)
             if index == level - 1 and self.stage.alpha < 1.0:
                 # Figure 2 (b), mirrored: the new block fades in over the previous fromRGB of the pooled image
-                skip = _lrelu(self.from_rgb[level - 1](F.avg_pool2d(image, 2)))
+                skip = lrelu(self.from_rgb[level - 1](F.avg_pool2d(image, 2)))
                 x = torch.lerp(skip, x, self.stage.alpha)
             activations.append(x)
-        x = _lrelu(self.conv(self.mbstd(x)))
-        x = _lrelu(self.dense(x.flatten(1)))
+        x = lrelu(self.conv(self.mbstd(x)))
+        x = lrelu(self.dense(x.flatten(1)))
         activations.append(x)
         scores = self.output(x).squeeze(1)
         return (scores, activations) if features else scores
