@@ -11,8 +11,10 @@ size for the resolution.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -50,17 +52,11 @@ def recipe_text(resolution: int, precision: str, kimg: float, device: str) -> st
 
 def throughput(resolution: int, precision: str, kimg: float, device: str) -> tuple[float, int]:
     recipe = recipe_from_text(recipe_text(resolution, precision, kimg, device), "progan_throughput.toml", default_registry())
-    trainer = Trainer(recipe, None, show_progress=False)
-    rates: list[float] = []
-    log_tick = trainer._log_tick
-
-    def keep_rate(*args, **kwargs):
-        record = log_tick(*args, **kwargs)
-        rates.append(record["img_per_s"])
-        return record
-
-    trainer._log_tick = keep_rate  # type: ignore[method-assign]
-    trainer.train()
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(recipe, Path(run_dir), show_progress=False)
+        trainer.train()
+        log = (Path(run_dir) / "log.jsonl").read_text().splitlines()
+    rates = [json.loads(line)["img_per_s"] for line in log]
     return statistics.median(rates[1:]), trainer.batch_size
 
 

@@ -42,7 +42,6 @@ tensorboard = false
 """
 
 
-
 def test_dcgan_samples_move_towards_the_data():
     torch.manual_seed(0)
     recipe = recipe_from_text(RECIPE, "test recipe", default_registry())

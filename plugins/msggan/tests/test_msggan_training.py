@@ -48,7 +48,6 @@ tensorboard = false
 """
 
 
-
 def test_the_samples_move_towards_the_data_scale_by_scale():
     torch.manual_seed(0)
     recipe = recipe_from_text(RECIPE, "test recipe", default_registry())
