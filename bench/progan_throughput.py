@@ -11,19 +11,15 @@ size for the resolution.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
 import tomli_w
 import torch
 
-from gankit.loop import Trainer, select_device
-from gankit.recipe import recipe_from_text
-from gankit.registry import default_registry
+from gankit import Run, default_registry, recipe_from_text, select_device
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_BATCH = {256: 14, 512: 6, 1024: 3}  # 16 below (Appendix A.1)
@@ -45,19 +41,17 @@ def recipe_text(resolution: int, precision: str, kimg: float, device: str) -> st
         device=device,
         sample_ticks=0,
         checkpoint_ticks=0,
-        tensorboard=False,
     )
     return tomli_w.dumps(table)
 
 
 def throughput(resolution: int, precision: str, kimg: float, device: str) -> tuple[float, int]:
     recipe = recipe_from_text(recipe_text(resolution, precision, kimg, device), "progan_throughput.toml", default_registry())
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(recipe, Path(run_dir), show_progress=False)
-        trainer.train()
-        log = (Path(run_dir) / "log.jsonl").read_text().splitlines()
-    rates = [json.loads(line)["img_per_s"] for line in log]
-    return statistics.median(rates[1:]), trainer.batch_size
+    run = Run.in_memory(recipe)
+    rates: list[float] = []
+    run.trainer.tick_callbacks.append(lambda record: rates.append(record["img_per_s"]))
+    run.train()
+    return statistics.median(rates[1:]), run.trainer.batch_size
 
 
 def main() -> None:
@@ -79,7 +73,10 @@ def main() -> None:
     print("| resolution | precision | batch | img/s | s/kimg |")
     print("|---|---|---|---|---|")
     print("\n".join(rows))
-    print(f"\n`python bench/progan_throughput.py --resolutions {' '.join(map(str, args.resolutions))} --precisions {' '.join(args.precisions)} --kimg {args.kimg} --device {args.device}`")
+    print(
+        f"\n`python bench/progan_throughput.py --resolutions {' '.join(map(str, args.resolutions))} --precisions "
+        f"{' '.join(args.precisions)} --kimg {args.kimg} --device {args.device}`"
+    )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from gankit.loop import Trainer
-from gankit.recipe import load_recipe
-from gankit.registry import default_registry
+from gankit import Run, default_registry, load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = ("toy_ring8_wgangp", "toy_grid25_wgangp", "toy_grid25_gan", "toy_grid25_wgan_clip")
@@ -41,13 +39,26 @@ def run_once(name: str, seed: int, g_steps: int) -> dict[str, float]:
     # the budget is generator steps; kimg counts the real samples the critic sees
     d_steps = getattr(recipe.scheduler.options, "d_steps", 1)
     kimg = g_steps * recipe.train.batch_size * d_steps / 1000
-    overrides = [f"train.seed={seed}", f"data.seed={seed}", f"train.kimg={kimg}", f"train.tick_kimg={kimg}", "train.sample_ticks=0", "train.checkpoint_ticks=0", "train.metric_ticks=0"]
-    recipe = load_recipe(path, registry, overrides)
+    overrides = [
+        f"train.seed={seed}",
+        f"data.seed={seed}",
+        f"train.kimg={kimg}",
+        f"train.tick_kimg={kimg}",
+        "train.sample_ticks=0",
+        "train.checkpoint_ticks=0",
+        "train.metric_ticks=0",
+    ]
     started = time.perf_counter()
-    record = Trainer(recipe, None, show_progress=False).train()
+    record = Run.in_memory(path, overrides).train()
     seconds = time.perf_counter() - started
     score = record["metrics"]["mode_coverage"]
-    return {"modes": score["modes"], "of_modes": score["of_modes"], "high_quality": score["high_quality"], "kl": score.get("kl", math.inf), "seconds": seconds}
+    return {
+        "modes": score["modes"],
+        "of_modes": score["of_modes"],
+        "high_quality": score["high_quality"],
+        "kl": score.get("kl", math.inf),
+        "seconds": seconds,
+    }
 
 
 def _mean_sd(values: list[float], digits: int) -> str:
@@ -79,12 +90,20 @@ def main() -> None:
                 continue
             score = run_once(name, seed, args.g_steps)
             results.setdefault(name, []).append(score)
-            print(f"{name} seed {seed}: {score['modes']}/{score['of_modes']} modes, {100 * score['high_quality']:.1f}% high quality, KL {score['kl']:.3f}, {score['seconds']:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"{name} seed {seed}: {score['modes']}/{score['of_modes']} modes, {100 * score['high_quality']:.1f}% high "
+                f"quality, KL {score['kl']:.3f}, {score['seconds']:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
             if args.out:  # after every run, so that a long benchmark cut short keeps what it measured
                 args.out.write_text(json.dumps(results, indent=2))
 
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"{args.g_steps} generator steps per run, seeds 0..{args.seeds - 1} (a row with fewer runs was cut short), mode_coverage of the final generator (2,500 samples, 3σ)")
+    print(
+        f"{args.g_steps} generator steps per run, seeds 0..{args.seeds - 1} (a row with fewer runs was cut short), "
+        "mode_coverage of the final generator (2,500 samples, 3σ)"
+    )
     print()
     print("| recipe | runs | modes | all modes | high quality % | KL | s/run |")
     print("|---|---:|---:|---:|---:|---:|---:|")

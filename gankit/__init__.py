@@ -1,25 +1,67 @@
-"""gankit: a plugin-based registry of GAN components, TOML recipes and one training loop."""
+"""gankit: a plugin-based registry of GAN components, TOML recipes and one training loop.
 
+This module is gankit's public API: everything a plugin, a benchmark or a
+notebook may use is importable from here, together with the public modules
+``gankit.options`` (option validators), ``gankit.layers`` (ProGAN's layers),
+``gankit.metrics`` (Inception features and the distances on them) and
+``gankit.testing`` (the contract suite). Every other module is private and
+may change; ``tests/test_layering.py`` checks that no plugin imports one.
+
+Importing gankit is cheap: the run and the training loop are imported on
+first use of ``Run``, ``Trainer``, ``update_ema`` or ``select_device``.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from gankit.checkpoint import load as load_checkpoint
 from gankit.contracts import (
     BuildContext,
     Dataset,
     Discriminator,
     DOutput,
     Generator,
+    Logger,
     Loss,
     Metric,
     MetricContext,
     PenaltyContext,
+    Phase,
     Progress,
     Regularizer,
+    Role,
     Scheduler,
     Stage,
     StepPlan,
 )
 from gankit.errors import UserError
 from gankit.hookspecs import hookimpl
+from gankit.images import ImageList, downsample_to, image_pyramid, is_power_of_two, log2_int, quantize, to_float_images
+from gankit.recipe import Recipe, load_recipe, recipe_from_text
+from gankit.registry import Registry, default_registry
+from gankit.sampling import generate, generated_batches, sample_images, seeded_latents
+
+if TYPE_CHECKING:
+    from gankit.loop import Trainer, select_device, update_ema
+    from gankit.runs import Interrupted, Run
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Run": "gankit.runs",
+    "Interrupted": "gankit.runs",
+    "Trainer": "gankit.loop",
+    "update_ema": "gankit.loop",
+    "select_device": "gankit.loop",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gankit' has no attribute {name!r}")
+
 
 __all__ = [
     "BuildContext",
@@ -27,16 +69,41 @@ __all__ = [
     "Dataset",
     "Discriminator",
     "Generator",
+    "ImageList",
+    "Interrupted",
+    "Logger",
     "Loss",
     "Metric",
     "MetricContext",
     "PenaltyContext",
+    "Phase",
     "Progress",
+    "Recipe",
+    "Registry",
     "Regularizer",
+    "Role",
+    "Run",
     "Scheduler",
     "Stage",
     "StepPlan",
+    "Trainer",
     "UserError",
     "__version__",
+    "default_registry",
+    "downsample_to",
+    "generate",
+    "generated_batches",
     "hookimpl",
+    "image_pyramid",
+    "is_power_of_two",
+    "load_recipe",
+    "load_checkpoint",
+    "log2_int",
+    "quantize",
+    "recipe_from_text",
+    "sample_images",
+    "seeded_latents",
+    "select_device",
+    "to_float_images",
+    "update_ema",
 ]

@@ -1,7 +1,7 @@
 """gankit's own components, registered through the same ``gankit`` entry point
 a third party uses: optimizers, the ``alternating`` scheduler, the
-``images`` and ``shapes`` datasets and the ``fid``, ``kid`` and
-``precision_recall`` metrics."""
+``images`` and ``shapes`` datasets, the ``fid``, ``kid``, ``precision_recall``
+and ``recognizability`` metrics and the ``jsonl`` and ``tensorboard`` loggers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import torch
 from gankit.contracts import Progress, Scheduler, StepPlan
 from gankit.hookspecs import hookimpl
 from gankit.options import help_text, non_negative, one_of, positive
-
 
 # --------------------------------------------------------------------------
 # Optimizers: torch.optim with the options a recipe sets
@@ -46,7 +45,9 @@ class RMSpropOptions:
     """RMSprop (Tieleman & Hinton 2012), torch.optim.RMSprop."""
 
     lr: float = attrs.field(default=5e-5, validator=positive(), metadata=help_text("learning rate (5e-5 in WGAN, Arjovsky et al. 2017)"))
-    alpha: float = attrs.field(default=0.99, validator=non_negative(), metadata=help_text("smoothing constant of the squared-gradient average"))
+    alpha: float = attrs.field(
+        default=0.99, validator=non_negative(), metadata=help_text("smoothing constant of the squared-gradient average")
+    )
     eps: float = attrs.field(default=1e-8, validator=positive(), metadata=help_text("added to the denominator"))
     momentum: float = attrs.field(default=0.0, validator=non_negative(), metadata=help_text("momentum factor"))
     weight_decay: float = attrs.field(default=0.0, validator=non_negative(), metadata=help_text("L2 penalty"))
@@ -54,7 +55,9 @@ class RMSpropOptions:
 
 def rmsprop(params: Iterable[torch.nn.Parameter], options: RMSpropOptions) -> torch.optim.Optimizer:
     """RMSprop (Tieleman & Hinton 2012), torch.optim.RMSprop."""
-    return torch.optim.RMSprop(params, lr=options.lr, alpha=options.alpha, eps=options.eps, momentum=options.momentum, weight_decay=options.weight_decay)
+    return torch.optim.RMSprop(
+        params, lr=options.lr, alpha=options.alpha, eps=options.eps, momentum=options.momentum, weight_decay=options.weight_decay
+    )
 
 
 @attrs.define(kw_only=True)
@@ -142,6 +145,7 @@ def _example_kid(folder: Path) -> dict[str, Any]:
 @hookimpl
 def register_components(registry: Any) -> None:
     from gankit.datasets import ImagesDataset, ImagesOptions, ShapesDataset, ShapesOptions
+    from gankit.loggers import JsonlLogger, JsonlOptions, TensorBoardLogger, TensorBoardOptions
     from gankit.metrics import (
         FIDOptions,
         FrechetInceptionDistance,
@@ -150,6 +154,7 @@ def register_components(registry: Any) -> None:
         PrecisionRecall,
         PrecisionRecallOptions,
     )
+    from gankit.metrics.recognizability import Recognizability, RecognizabilityOptions
 
     registry.add("optimizer", "adam", adam, AdamOptions)
     registry.add("optimizer", "rmsprop", rmsprop, RMSpropOptions)
@@ -160,3 +165,12 @@ def register_components(registry: Any) -> None:
     registry.add("metric", "fid", FrechetInceptionDistance, FIDOptions, example=_example_metric)
     registry.add("metric", "kid", KernelInceptionDistance, KIDOptions, example=_example_kid)
     registry.add("metric", "precision_recall", PrecisionRecall, PrecisionRecallOptions, example=_example_metric)
+    registry.add(
+        "metric",
+        "recognizability",
+        Recognizability,
+        RecognizabilityOptions,
+        example={"images": 16, "epochs": 1, "width": 4, "cache": False},
+    )
+    registry.add("logger", "jsonl", JsonlLogger, JsonlOptions)
+    registry.add("logger", "tensorboard", TensorBoardLogger, TensorBoardOptions)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import signal
 import sys
 import textwrap
@@ -16,7 +16,7 @@ import attrs
 import gankit
 from gankit.errors import UserError
 from gankit.metrics.inception import RESIZE_FILTERS
-from gankit.registry import KINDS, Registry, default_registry
+from gankit.registry import KINDS, default_registry
 
 EXAMPLES = """\
 examples:
@@ -41,31 +41,63 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gankit {gankit.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    overrides = dict(action="append", default=[], metavar="KEY.PATH=VALUE", help="override a recipe key, such as train.kimg=10 (repeatable)")
+    overrides = dict(
+        action="append", default=[], metavar="KEY.PATH=VALUE", help="override a recipe key, such as train.kimg=10 (repeatable)"
+    )
 
-    run = commands.add_parser("run", help="train a recipe into a new run folder, or resume one", description="Train a recipe into a new run folder (runs/NNNNN-name), or resume a run from its newest checkpoint. SIGINT or SIGTERM writes a checkpoint and stops; --resume continues exactly where it stopped.")
+    run = commands.add_parser(
+        "run",
+        help="train a recipe into a new run folder, or resume one",
+        description="Train a recipe into a new run folder (runs/NNNNN-name), or resume a run from its newest checkpoint. "
+        "SIGINT or SIGTERM writes a checkpoint and stops; --resume continues exactly where it stopped.",
+    )
     run.add_argument("recipe", nargs="?", type=Path, help="the recipe TOML file")
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run folder from its newest checkpoint")
     run.add_argument("--set", dest="overrides", **overrides)  # type: ignore[arg-type]
-    run.add_argument("--run-dir", type=Path, help="the run folder to make (default: OUT_DIR/NNNNN-NAME, from train.out_dir and the recipe's name)")
-    run.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto", help="a live progress bar, or one line per tick (auto: a bar on a terminal)")
+    run.add_argument(
+        "--run-dir", type=Path, help="the run folder to make (default: OUT_DIR/NNNNN-NAME, from train.out_dir and the recipe's name)"
+    )
+    run.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines"),
+        default="auto",
+        help="a live progress bar, or one line per tick (auto: a bar on a terminal)",
+    )
 
-    check = commands.add_parser("check", help="validate a recipe and build its components, without training", description="Read, merge and structure a recipe and build every component on the CPU; exit 0 when it would train, 2 with the file, key and line of the first mistake.")
+    check = commands.add_parser(
+        "check",
+        help="validate a recipe and build its components, without training",
+        description="Read, merge and structure a recipe and build every component on the CPU; exit 0 when it would train, 2 "
+        "with the file, key and line of the first mistake.",
+    )
     check.add_argument("recipe", type=Path)
     check.add_argument("--set", dest="overrides", **overrides)  # type: ignore[arg-type]
     check.add_argument("--print", action="store_true", help="print the resolved recipe, every default filled in")
 
-    lister = commands.add_parser("list", help="list registered components", description="List registered components with a one-line summary. PATTERN is a shell-style pattern such as '*gan*'.")
+    lister = commands.add_parser(
+        "list",
+        help="list registered components",
+        description="List registered components with a one-line summary. PATTERN is a shell-style pattern such as '*gan*'.",
+    )
     lister.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
     lister.add_argument("pattern", nargs="?", metavar="PATTERN")
 
-    show = commands.add_parser("show", help="show a component's options, defaults and docs")
-    show.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
-    show.add_argument("name", metavar="NAME")
+    show = commands.add_parser(
+        "show",
+        help="show a component's options, defaults and docs, or the [train] table's",
+        description="Show a component's options with their types, defaults and help; `gankit show train` shows the options "
+        "of a recipe's [train] table.",
+    )
+    show.add_argument("kind", choices=(*KINDS, "train"), metavar="KIND", help=f"one of {', '.join(KINDS)}, or train")
+    show.add_argument("name", nargs="?", metavar="NAME", help="the component's name (not with train)")
 
     commands.add_parser("plugins", help="list plugin distributions, their components and load failures")
 
-    sample = commands.add_parser("sample", help="draw a grid of samples from a run or checkpoint", description="Draw samples from the EMA generator of a run's newest checkpoint (or of a given checkpoint file).")
+    sample = commands.add_parser(
+        "sample",
+        help="draw a grid of samples from a run or checkpoint",
+        description="Draw samples from the EMA generator of a run's newest checkpoint (or of a given checkpoint file).",
+    )
     sample.add_argument("source", type=Path, metavar="RUN_OR_CHECKPOINT")
     sample.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
     sample.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
@@ -84,11 +116,26 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     evaluate.add_argument("source", nargs="?", type=Path, metavar="RUN_OR_CHECKPOINT")
-    evaluate.add_argument("--real", action="append", default=[], metavar="PATH", help="twice: score the second image set (folder or zip) against the first")
-    evaluate.add_argument("--metric", action="append", default=[], metavar="NAME", help="fid (default), kid, precision_recall or any registered metric; repeatable")
-    evaluate.add_argument("--n", type=int, help="generated images (default: the metric's, 50000); with --real: images of the second set (default: all)")
+    evaluate.add_argument(
+        "--real", action="append", default=[], metavar="PATH", help="twice: score the second image set (folder or zip) against the first"
+    )
+    evaluate.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="fid (default), kid, precision_recall or any registered metric; repeatable",
+    )
+    evaluate.add_argument(
+        "--n", type=int, help="generated images (default: the metric's, 50000); with --real: images of the second set (default: all)"
+    )
     evaluate.add_argument("--n-real", type=int, metavar="N", help="real images, spread evenly through the data (default: all)")
-    evaluate.add_argument("--data", metavar="PATH", help="real images (folder or zip) read by the images dataset at the generator's resolution (default: the checkpoint's recipe's data)")
+    evaluate.add_argument(
+        "--data",
+        metavar="PATH",
+        help="real images (folder or zip) read by the images dataset at the generator's resolution (default: the "
+        "checkpoint's recipe's data)",
+    )
     evaluate.add_argument("--raw", action="store_true", help="score the raw generator instead of its moving average")
     evaluate.add_argument("--extractor", metavar="PATH", help="the TorchScript feature network (default: searched, see above)")
     evaluate.add_argument("--resize", choices=RESIZE_FILTERS, help="filter to 299x299 (default tf1_bilinear, the TF reference's)")
@@ -103,7 +150,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that has gone (`gankit list | head -1`) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        if args.command == "run":  # training prints to stderr: a broken pipe there is a real failure
+            raise
+        # stdout's reader has gone (`gankit list | head -1`): stop quietly, as
+        # Python's docs on SIGPIPE advise, with stdout sent to devnull so the
+        # flush at exit raises nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UserError as error:
         print(f"gankit: error: {error.message}", file=sys.stderr)
         return error.exit_code
@@ -115,47 +172,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------
 
 
-def _plugin_versions(registry: Registry) -> dict[str, str]:
-    return {plugin.dist: plugin.version for plugin in registry.plugins if not plugin.error}
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from gankit import checkpoint as ckpt
-    from gankit.loop import Interrupted, Trainer
-    from gankit.recipe import load_recipe
-    from gankit.runs import claim_run_dir, is_writer, new_run_dir
+    from gankit.runs import Interrupted, Run
 
-    registry = default_registry()
     if (args.recipe is None) == (args.resume is None):
         raise UserError("give a recipe to start a run, or --resume RUN_DIR to continue one (not both)")
-    show = {"auto": None, "bar": True, "lines": False}[args.progress]
+    progress = {"auto": "auto", "bar": "bar", "lines": "lines"}[args.progress]
     if args.resume:
+        run = Run.resume(args.resume, args.overrides, progress=progress)
+        assert run.trainer is not None and run.checkpoint is not None
+        print(f"gankit: resuming {args.resume} at {run.trainer.nimg / 1000:g} kimg from {run.checkpoint.name}", file=sys.stderr)
         run_dir = args.resume
-        if not (run_dir / "resolved.toml").is_file():
-            raise UserError(f"{run_dir}: not a gankit run folder (no resolved.toml)")
-        state_path = ckpt.find(run_dir)
-        recipe = load_recipe(run_dir / "resolved.toml", registry, args.overrides)
-        trainer = Trainer(recipe, run_dir, _plugin_versions(registry), show_progress=show)
-        trainer.load_state_dict(ckpt.load(state_path, trainer.device))
-        if args.overrides and is_writer():
-            (run_dir / "resolved.toml").write_text(recipe.resolved_toml())
-        print(f"gankit: resuming {run_dir} at {trainer.nimg / 1000:.1f} kimg from {state_path.name}", file=sys.stderr)
     else:
-        recipe = load_recipe(args.recipe, registry, args.overrides)
-        trainer = Trainer(recipe, None, _plugin_versions(registry), show_progress=show)  # build before making a folder
-        run_dir = claim_run_dir(args.run_dir) if args.run_dir else new_run_dir(Path(recipe.train.out_dir), recipe.name)
-        if is_writer():
-            trainer.run_dir = run_dir
-            shutil.copyfile(args.recipe, run_dir / "recipe.toml")
-            (run_dir / "resolved.toml").write_text(recipe.resolved_toml())
-        print(f"gankit: training {recipe.name} into {run_dir} on {trainer.device}", file=sys.stderr)
+        run = Run.start(args.recipe, args.overrides, run_dir=args.run_dir, progress=progress)
+        assert run.trainer is not None
+        run_dir = run.run_dir
+        print(f"gankit: training {run.recipe.name} into {run_dir} on {run.trainer.device}", file=sys.stderr)
     try:
-        record = trainer.train()
+        record = run.train()
     except Interrupted as stop:
-        print(f"gankit: stopped by {signal.Signals(stop.signum).name} at {trainer.nimg / 1000:.1f} kimg; checkpoint written; continue with: gankit run --resume {run_dir}", file=sys.stderr)
+        print(
+            f"gankit: stopped by {signal.Signals(stop.signum).name} at {run.trainer.nimg / 1000:g} kimg; checkpoint written; "
+            f"continue with: gankit run --resume {run_dir}",
+            file=sys.stderr,
+        )
         return 128 + stop.signum
     summary = ", ".join(f"{key} {value}" for key, value in record.items() if key.startswith(("loss/", "metrics")))
-    print(f"gankit: done, {trainer.nimg / 1000:.1f} kimg in {record.get('elapsed_s', 0):.0f} s ({summary}); samples in {run_dir / 'samples'}", file=sys.stderr)
+    print(
+        f"gankit: done, {run.trainer.nimg / 1000:g} kimg in {record.get('elapsed_s', 0):.0f} s ({summary}); samples in "
+        f"{run_dir / 'samples' if run_dir else '-'}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -188,14 +235,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         what = f"{args.kind or 'component'}s" + (f" matching {args.pattern!r}" if args.pattern else "")
         print(f"no {what}; `gankit list` shows every component", file=sys.stderr)
         return 1
-    ambiguous = {(c.kind, c.name) for group in registry.clashes() for c in group}
-    width = max(len(c.name) for c in components) + 2
+    names = [registry.recipe_name(c) for c in components]  # dist:name only for those that lost the short name
+    width = max(len(name) for name in names) + 2
     kind = None
-    for component in components:
+    for component, name in zip(components, names):
         if component.kind != kind and args.kind is None:
             kind = component.kind
             print(f"{kind}:")
-        name = component.qualified_name if (component.kind, component.name) in ambiguous else component.name
         indent = "  " if args.kind is None else ""
         print(f"{indent}{name:<{width}}{component.summary}  [{component.dist}]")
     return 0
@@ -206,28 +252,51 @@ def _type_name(annotation: Any) -> str:
     return str(text).replace("typing.", "")
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    component = default_registry().get(args.kind, args.name)
-    import inspect
+def option_rows(options: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, help) of each field of an attrs options class,
+    in their order; the default is ``attrs.NOTHING`` for a required option
+    and a factory's value for a factory default."""
+    rows = []
+    # cattrs resolves string annotations when it first structures a class: resolve them
+    # here too, so the text does not depend on which options were structured before
+    attrs.resolve_types(options)
+    for field in attrs.fields(options):
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
+        rows.append((field.name, _type_name(field.type), default, field.metadata.get("help", "")))
+    return rows
 
-    print(f"{component.kind} {component.name}  (from {component.dist})")
-    doc = inspect.getdoc(component.factory) or inspect.getdoc(component.options) or ""
+
+def _print_options(title: str, doc: str, options: type) -> None:
+    print(title)
     if doc:
         print(textwrap.indent(doc, "  "))
     print("\noptions:")
-    fields = attrs.fields(component.options)
-    if not fields:
+    rows = option_rows(options)
+    if not rows:
         print("  (none)")
-    for field in fields:
-        if field.default is attrs.NOTHING:
-            default = "(required)"
-        elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-            default = f"= {field.default.factory()!r}"
-        else:
-            default = f"= {field.default!r}"
-        print(f"  {field.name}: {_type_name(field.type)} {default}")
-        if field.metadata.get("help"):
-            print(textwrap.indent(textwrap.fill(field.metadata["help"], 74), "      "))
+    for name, type_name, default, help_ in rows:
+        print(f"  {name}: {type_name} {'(required)' if default is attrs.NOTHING else f'= {default!r}'}")
+        if help_:
+            print(textwrap.indent(textwrap.fill(help_, 74), "      "))
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import inspect
+
+    if args.kind == "train":
+        if args.name is not None:
+            raise UserError(f"`gankit show train` takes no name (got {args.name!r}): a recipe has one [train] table")
+        from gankit.recipe import TrainOptions
+
+        _print_options("train  (the recipe's [train] table)", inspect.getdoc(TrainOptions) or "", TrainOptions)
+        return 0
+    if args.name is None:
+        raise UserError(f"which {args.kind}? `gankit show {args.kind} NAME`; `gankit list {args.kind}` shows them")
+    component = default_registry().get(args.kind, args.name)
+    doc = inspect.getdoc(component.factory) or inspect.getdoc(component.options) or ""
+    _print_options(f"{component.kind} {component.name}  (from {component.dist})", doc, component.options)
     return 0
 
 
@@ -242,64 +311,33 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(f"{plugin.dist} {plugin.version}  (entry point {plugin.entry_point!r})")
         for component in registry.components():
             if component.dist == plugin.dist:
-                print(f"  {component.kind:<14}{component.name}")
+                print(f"  {component.kind:<14}{registry.recipe_name(component)}")
     for group in registry.clashes():
         first = group[0]
-        print(f"clash: {first.kind} {first.name!r} is registered by {' and '.join(c.dist for c in group)}; recipes must write one of {', '.join(c.qualified_name for c in group)}")
+        clash = f"warning: {first.kind} {first.name!r} is registered by {' and '.join(c.dist for c in group)}"
+        keeper = registry.keeper(first.kind, first.name)
+        if keeper is None:
+            print(f"{clash}; no one keeps the short name, write one of {', '.join(c.qualified_name for c in group)}")
+        else:
+            others = ", ".join(c.qualified_name for c in group if c is not keeper)
+            the_others = "the other" if len(group) == 2 else "the others"
+            print(f"{clash}; {first.name!r} stays {keeper.dist}'s, {the_others} must be written {others}")
     if not registry.plugins:
         print("no plugins found (is gankit installed? pip install -e .)")
     return 0
 
 
-def load_generator(source: Path, raw: bool, device: Any) -> tuple[Path, Any, Any, Any]:
-    """The EMA (or, with ``raw``, the trained) generator of a run's newest
-    checkpoint or of a checkpoint file, on ``device``, in eval mode, built
-    from the checkpoint's own recipe; returns (checkpoint path, recipe,
-    data context, generator)."""
-    from gankit import checkpoint as ckpt
-    from gankit.contracts import BuildContext, Stage
-    from gankit.recipe import locate, recipe_from_text
-
-    path = ckpt.find(source)
-    state = ckpt.load(path)
-    recipe = recipe_from_text(state["recipe"], f"{path} (its recipe)", default_registry())
-    context = BuildContext(**state["context"])
-    try:
-        generator = recipe.generator.build(context)
-        for spec in recipe.regularizers.values():
-            generator = spec.build().wrap(generator, "generator")
-    except UserError as error:
-        raise locate(recipe, error) from None
-    generator.load_state_dict(state["generator" if raw else "generator_ema"])
-    if state.get("stage"):
-        generator.set_stage(Stage(**state["stage"]))
-    return path, recipe, context, generator.to(device).eval()
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
-    import torch
-
-    from gankit.loop import generate, select_device
-    from gankit.pictures import save_scale_grids
+    from gankit.runs import Run
 
     if args.n < 1:
         raise UserError(f"--n: expected a positive number of samples, got {args.n}")
-    device = select_device(args.device)
-    path, recipe, _, generator = load_generator(args.source, args.raw, device)
-    rng = torch.Generator().manual_seed(args.seed)
-    z = generator.sample_latents(args.n, "cpu", rng).to(device)
-    labels = None
-    if generator.num_classes:
-        labels = (torch.arange(args.n) % generator.num_classes).to(device)
-    images = generate(generator, z, labels, batch_size=64)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    try:  # the dataset knows how its samples are best drawn (scatter plots for 2D data)
-        dataset = recipe.data.build()
-    except UserError:  # its files may not be on this machine: a plain grid will do
-        save_scale_grids(images, args.out)
-    else:
-        dataset.save_picture(images, args.out)
-    print(f"gankit: wrote {args.n} samples from {path} ({'raw' if args.raw else 'EMA'} generator, seed {args.seed}) to {args.out}", file=sys.stderr)
+    run = Run.from_checkpoint(args.source, raw=args.raw, device=args.device)
+    run.save_picture(run.sample(args.n, args.seed), args.out)
+    print(
+        f"gankit: wrote {args.n} samples from {run.checkpoint} ({'raw' if args.raw else 'EMA'} generator, seed {args.seed}) to {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -307,7 +345,13 @@ def _metric_options(component: Any, args: argparse.Namespace, n_fake: int | None
     """The metric's options with what the command line sets, for the options it has."""
     from gankit.recipe import structure_options
 
-    given = {"n_fake": n_fake, "n_real": args.n_real, "extractor": args.extractor, "resize": args.resize, "cache": False if args.no_cache else None}
+    given = {
+        "n_fake": n_fake,
+        "n_real": args.n_real,
+        "extractor": args.extractor,
+        "resize": args.resize,
+        "cache": False if args.no_cache else None,
+    }
     known = {field.name for field in attrs.fields(component.options)}
     try:
         return structure_options({key: value for key, value in given.items() if key in known and value is not None}, component.options)
@@ -318,7 +362,10 @@ def _metric_options(component: Any, args: argparse.Namespace, n_fake: int | None
 def _image_set_error(flag: str, error: UserError) -> UserError:
     """The images dataset's complaint about a path, without its advice on
     recipes (data.path), which does not apply to a command-line flag."""
-    return UserError(f"{flag}: {error.message.split(';')[0]}; give a folder of PNG or JPEG images, or a zip of one (archive.zip/folder for a folder inside it)")
+    return UserError(
+        f"{flag}: {error.message.split(';')[0]}; give a folder of PNG or JPEG images, or a zip of one (archive.zip/folder "
+        "for a folder inside it)"
+    )
 
 
 def _images_at_their_resolution(path: str) -> Any:
@@ -337,7 +384,10 @@ def _images_at_their_resolution(path: str) -> Any:
     with Image.open(io.BytesIO(files.read(0))) as first:
         side = min(first.size)
     if side < 4 or side & (side - 1):
-        raise UserError(f"{path}: its images are {first.size[0]}x{first.size[1]}; --real reads square images whose side is a power of two, as the images dataset does")
+        raise UserError(
+            f"{path}: its images are {first.size[0]}x{first.size[1]}; --real reads square images whose side is a power of "
+            "two, as the images dataset does"
+        )
     return ImagesDataset(ImagesOptions(path=path, resolution=side))
 
 
@@ -348,7 +398,9 @@ def _report(name: str, result: dict[str, Any], as_json: bool) -> None:
         print(json.dumps({"metric": name, **result}))
         return
     protocol_keys = ("n_real", "n_fake", "extractor_sha256", "resize", "resolution", "network", "seed", "seconds", "real", "fake")
-    scores = ", ".join(f"{key} {value:.6g}" if isinstance(value, float) else f"{key} {value}" for key, value in result.items() if key not in protocol_keys)
+    scores = ", ".join(
+        f"{key} {value:.6g}" if isinstance(value, float) else f"{key} {value}" for key, value in result.items() if key not in protocol_keys
+    )
     protocol = ", ".join(f"{key} {result[key]}" for key in protocol_keys if key in result)
     print(f"{name}: {scores}\n  protocol: {protocol}")
 
@@ -358,7 +410,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from gankit.contracts import MetricContext
     from gankit.loop import select_device
-    from gankit.metrics import FeatureMetric, dataset_features, generator_features
+    from gankit.runs import Run
 
     if (args.source is None) == (not args.real):
         raise UserError("give a run or checkpoint to score its generator, or --real A --real B to score two image sets (not both)")
@@ -379,45 +431,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for name in args.metric or ["fid"]:
         component = registry.get("metric", name)
         metrics[name] = component.factory(_metric_options(component, args, args.n))
-        if args.real and not isinstance(metrics[name], FeatureMetric):
-            raise UserError(f"--real: {name} scores a generator; two image sets are scored by metrics on Inception features (fid, kid, precision_recall)")
+        if args.real and not metrics[name].scores_image_sets:
+            raise UserError(
+                f"--real: {name} scores a generator; two image sets are scored by metrics on Inception features (fid, kid, "
+                "precision_recall)"
+            )
     if args.real:
         reference, compared = (_images_at_their_resolution(path) for path in args.real)
         reference.prepare()
         compared.prepare()
-        dataset, generator, labels = reference, None, {"real": args.real[0], "fake": args.real[1]}
-
-        def both_features(metric: Any, extractor: Any) -> tuple[Any, Any]:
-            cache = metric.options.cache
-            return (
-                dataset_features(reference, extractor, metric.options.n_real, args.batch_size, device, cache, what=f"images of {args.real[0]}"),
-                dataset_features(compared, extractor, args.n, args.batch_size, device, cache, what=f"images of {args.real[1]}"),
-            )
+        context = MetricContext(None, reference, device, args.batch_size, args.seed, fakes=compared)
+        labels = {"real": args.real[0], "fake": args.real[1]}
     else:
-        path, recipe, context, generator = load_generator(args.source, args.raw, device)
-        dataset = _eval_data(args.data, recipe, context, path)
+        loaded = Run.from_checkpoint(args.source, raw=args.raw, device=str(device))
+        dataset = _eval_data(args.data, loaded.recipe, loaded.context, loaded.checkpoint)
         network = "raw" if args.raw else "ema"
         labels = {"network": network}
-        print(f"gankit: scoring the {network} generator of {path} against {len(dataset)} real images on {device}", file=sys.stderr)
-
-        def both_features(metric: Any, extractor: Any) -> tuple[Any, Any]:
-            real = metric.real_features(dataset, extractor, args.batch_size, device)
-            what = f"images of the {network} generator"
-            return real, generator_features(generator, extractor, metric.options.n_fake, args.batch_size, device, args.seed, what=what)
-
-    for extractor in {m.extractor().describe() for m in metrics.values() if isinstance(m, FeatureMetric)}:
-        print(f"gankit: features from {extractor}", file=sys.stderr)
-    features: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # made once for every metric that reads the same
-    for name, metric in metrics.items():
+        print(
+            f"gankit: scoring the {network} generator of {loaded.checkpoint} against {len(dataset)} real images on {device}",
+            file=sys.stderr,
+        )
+        context = MetricContext(loaded.generator, dataset, device, args.batch_size, args.seed)
+    for name, metric in metrics.items():  # one context: metrics that read the same features share them
         start = time.perf_counter()
-        if isinstance(metric, FeatureMetric):
-            extractor, options = metric.extractor(), metric.options
-            key = (options.n_real, options.n_fake, extractor.sha256, extractor.resize, options.cache)
-            if key not in features:
-                features[key] = both_features(metric, extractor)
-            result = metric.scores(*features[key], extractor, dataset.context.resolution, args.seed, device)
-        else:
-            result = metric.evaluate(MetricContext(generator, dataset, device, args.batch_size, args.seed))
+        result = metric.evaluate(context)
         _report(name, {**result, **labels, "seconds": round(time.perf_counter() - start, 2)}, args.json)
     return 0
 
@@ -430,7 +467,9 @@ def _eval_data(data: str | None, recipe: Any, context: Any, checkpoint: Path) ->
         from gankit.datasets import ImagesDataset, ImagesOptions
 
         if context.resolution < 4:
-            raise UserError(f"--data: {checkpoint} makes {context.resolution}x{context.resolution} samples, not images the images dataset reads")
+            raise UserError(
+                f"--data: {checkpoint} makes {context.resolution}x{context.resolution} samples, not images the images dataset reads"
+            )
         try:
             dataset = ImagesDataset(ImagesOptions(path=data, resolution=context.resolution))
         except UserError as error:
@@ -444,7 +483,15 @@ def _eval_data(data: str | None, recipe: Any, context: Any, checkpoint: Path) ->
     return dataset
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "list": cmd_list, "show": cmd_show, "plugins": cmd_plugins, "sample": cmd_sample, "eval": cmd_eval}
+COMMANDS = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "list": cmd_list,
+    "show": cmd_show,
+    "plugins": cmd_plugins,
+    "sample": cmd_sample,
+    "eval": cmd_eval,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

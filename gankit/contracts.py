@@ -8,7 +8,6 @@ values in [-1, 1]; a single-scale network uses a list of one.
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -16,7 +15,8 @@ import attrs
 import torch
 from torch import nn
 
-ImageList = list[torch.Tensor]
+from gankit.images import ImageList, downsample_to, is_power_of_two
+
 Role = Literal["generator", "discriminator"]
 Phase = Literal["D", "G"]
 
@@ -31,7 +31,7 @@ class BuildContext:
 
     @resolution.validator
     def _power_of_two(self, attribute: attrs.Attribute, value: int) -> None:
-        if value < 1 or value & (value - 1):
+        if not is_power_of_two(value):
             raise ValueError(f"'resolution' must be a power of two: {value}")
 
 
@@ -97,24 +97,6 @@ class Discriminator(nn.Module):
     @property
     def input_resolution(self) -> int:
         return getattr(self, "resolution")
-
-
-def downsample_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """2x2 average pooling, repeated until ``resolution`` is reached."""
-    size = images.shape[-1]
-    if size % resolution or (size // resolution) & (size // resolution - 1):
-        raise ValueError(f"cannot pool {size}x{size} images down to {resolution}x{resolution}")
-    factor = size // resolution
-    return images if factor == 1 else nn.functional.avg_pool2d(images, factor)
-
-
-def image_pyramid(images: torch.Tensor, scales: int) -> ImageList:
-    """The real pyramid of MSG-GAN and ProGAN: repeated 2x2 average pooling,
-    returned coarsest to finest."""
-    pyramid = [images]
-    for _ in range(scales - 1):
-        pyramid.append(nn.functional.avg_pool2d(pyramid[-1], 2))
-    return pyramid[::-1]
 
 
 @attrs.define
@@ -295,30 +277,57 @@ class Dataset(torch.utils.data.Dataset):
 
 @attrs.define
 class MetricContext:
-    generator: Generator  # the EMA generator, in eval mode
+    """What a metric evaluates: ``generator`` against the real ``dataset``.
+
+    ``fakes``, when given, is a set of images scored in the generator's place
+    (``gankit eval --real A --real B``); only metrics whose
+    ``scores_image_sets`` is true are given one. ``shared`` holds work that
+    several metrics of one evaluation reuse (the generated images' features,
+    say): key it by everything the work depends on."""
+
+    generator: Generator | None  # the EMA generator, in eval mode; None when ``fakes`` is given
     dataset: Dataset
     device: torch.device
     batch_size: int
     seed: int
+    fakes: Dataset | None = None
+    shared: dict[Any, Any] = attrs.Factory(dict)
 
 
 class Metric:
     """A score of a generator against data. :meth:`evaluate` returns named
     numbers; string-valued entries record the protocol next to them."""
 
+    #: True for a metric that can score a set of images instead of a
+    #: generator (``MetricContext.fakes``), as metrics on Inception features can.
+    scores_image_sets: ClassVar[bool] = False
+
     def evaluate(self, ctx: MetricContext) -> dict[str, float | int | str]:  # pragma: no cover - contract
         raise NotImplementedError
 
 
-def to_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] to float [-1, 1]; float input is returned as it is."""
-    if images.dtype == torch.uint8:
-        return images.to(torch.float32).mul_(2.0 / 255.0).sub_(1.0)
-    return images
+# --------------------------------------------------------------------------
+# Logging
 
 
-def log2_int(value: int) -> int:
-    exponent = int(math.log2(value))
-    if 2**exponent != value:
-        raise ValueError(f"{value} is not a power of two")
-    return exponent
+class Logger:
+    """Where a run's tick records and sample pictures go besides the console:
+    log.jsonl, TensorBoard, or a third party's experiment tracker.
+
+    A run with a folder opens each logger once, before the first record,
+    and closes it when training ends or stops; a run kept in memory opens
+    none. A record is a JSON-ready dict (``tick``, ``kimg``, losses, scores,
+    ``lr``, ``img_per_s`` and, on ticks that evaluated them, ``metrics``).
+    """
+
+    def open(self, run_dir: Path, resolved_recipe: dict[str, Any], resumed: bool) -> None:
+        """``resolved_recipe`` is every option of the run, as in resolved.toml."""
+
+    def log(self, record: dict[str, Any]) -> None:
+        pass
+
+    def log_picture(self, name: str, picture: torch.Tensor, kimg: float) -> None:
+        """``picture`` is a float RGB image in [0, 1], shape [3, H, W]."""
+
+    def close(self) -> None:
+        pass

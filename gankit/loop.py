@@ -1,28 +1,25 @@
-"""The one generic training loop.
+"""The one generic training loop: the GAN step and its state.
 
 Each iteration asks the scheduler for a :class:`StepPlan`, runs its D steps
-(one real batch each) and G steps (reusing the last real batch), updates the
-EMA generator, and at every tick logs, draws samples, checkpoints and
-evaluates metrics at their intervals.
+(one real batch each) and G steps (reusing the last real batch) and updates
+the EMA generator. At every tick it hands a record of the tick to its
+``tick_callbacks``; what is done with it (log files, samples, checkpoints,
+metrics, the progress display) belongs to the run around the trainer
+(:mod:`gankit.runs`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
-import math
+import os
 import resource
-import signal
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
 import torch
-import tqdm
 from torch import nn
 
 from gankit import checkpoint as ckpt
@@ -32,30 +29,18 @@ from gankit.contracts import (
     Discriminator,
     DOutput,
     Generator,
-    ImageList,
     Loss,
     Metric,
-    MetricContext,
     PenaltyContext,
     Progress,
     Regularizer,
     Scheduler,
     Stage,
     StepPlan,
-    to_float_images,
 )
 from gankit.errors import UserError
-from gankit.recipe import Recipe, locate
-from gankit.runs import environment, is_writer, write_json
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; a checkpoint was written."""
-
-    def __init__(self, signum: int, run_dir: Path | None) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-        self.run_dir = run_dir
+from gankit.images import ImageList, to_float_images
+from gankit.recipe import Recipe
 
 
 def select_device(name: str) -> torch.device:
@@ -84,27 +69,33 @@ class Components:
 def build(recipe: Recipe) -> Components:
     """Build every component of ``recipe`` (on the CPU; nothing is trained or
     decoded). Errors a component raises name the recipe's file and key."""
-    try:
-        dataset: Dataset = recipe.data.build()
-        context = dataset.context
-        regularizers = {name: spec.build() for name, spec in recipe.regularizers.items()}
-        generator = recipe.generator.build(context)
-        discriminator = recipe.discriminator.build(context)
-        for regularizer in regularizers.values():
-            generator = regularizer.wrap(generator, "generator")
-            discriminator = regularizer.wrap(discriminator, "discriminator")
-        return Components(
-            dataset=dataset,
-            context=context,
-            generator=generator,
-            discriminator=discriminator,
-            loss=recipe.loss.build(),
-            regularizers=regularizers,
-            scheduler=recipe.scheduler.build(),
-            metrics={name: spec.build() for name, spec in recipe.metrics.items()},
-        )
-    except UserError as error:
-        raise locate(recipe, error) from None
+    dataset: Dataset = recipe.data.build()
+    regularizers = {name: spec.build() for name, spec in recipe.regularizers.items()}
+    discriminator = recipe.discriminator.build(dataset.context)
+    for regularizer in regularizers.values():
+        discriminator = regularizer.wrap(discriminator, "discriminator")
+    return Components(
+        dataset=dataset,
+        context=dataset.context,
+        generator=build_generator(recipe, dataset.context, regularizers.values()),
+        discriminator=discriminator,
+        loss=recipe.loss.build(),
+        regularizers=regularizers,
+        scheduler=recipe.scheduler.build(),
+        metrics={name: spec.build() for name, spec in recipe.metrics.items()},
+    )
+
+
+def build_generator(recipe: Recipe, context: BuildContext, regularizers: Iterable[Regularizer] | None = None) -> Generator:
+    """The recipe's generator, wrapped by its regularizers (spectral norm
+    and the like change the module's parameters, so a checkpoint's weights
+    load only into the wrapped network)."""
+    if regularizers is None:
+        regularizers = [spec.build() for spec in recipe.regularizers.values()]
+    generator = recipe.generator.build(context)
+    for regularizer in regularizers:
+        generator = regularizer.wrap(generator, "generator")
+    return generator
 
 
 class InfiniteSampler(torch.utils.data.Sampler[int]):
@@ -146,15 +137,19 @@ def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
         ema_buffer.copy_(buffer)
 
 
-class Trainer:
-    """Trains one recipe into one run folder."""
+TickCallback = Callable[[dict[str, Any]], None]
+StepCallback = Callable[["Trainer"], None]
 
-    def __init__(self, recipe: Recipe, run_dir: Path | None, plugins: dict[str, str] | None = None, show_progress: bool | None = None) -> None:
+
+class Trainer:
+    """Trains the components of one recipe: networks, optimizers, gradient
+    scalers, the EMA generator, counters and random state, with
+    :meth:`state_dict` for checkpoints. It writes no files; a
+    :class:`gankit.runs.Run` registers callbacks that do."""
+
+    def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
         self.options = recipe.train
-        self.run_dir = run_dir if is_writer() else None
-        self.plugins = plugins or {}
-        self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
         self.device = select_device(self.options.device)
         self._configure_torch()
 
@@ -164,7 +159,6 @@ class Trainer:
         self.loss, self.regularizers = parts.loss, parts.regularizers
         self.scheduler, self.metrics = parts.scheduler, parts.metrics
         memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
-        self.memory_format = memory_format
         self.G = parts.generator.to(self.device, memory_format=memory_format).train()
         self.D = parts.discriminator.to(self.device, memory_format=memory_format).train()
         self.G_ema = copy.deepcopy(self.G).eval()
@@ -178,32 +172,29 @@ class Trainer:
         self.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
         self.scalers = {role: torch.amp.GradScaler(self.device.type, enabled=precision == "fp16") for role in self.optimizers}
         self.num_classes = max(self.G.num_classes, self.D.num_classes)
-
         self.latent_rng = torch.Generator(self.device).manual_seed(self.options.seed + 1)
-        fixed_rng = torch.Generator().manual_seed(self.options.seed + 2)
-        self.fixed_z = self.G.sample_latents(self.options.samples, "cpu", fixed_rng).to(self.device)
-        nrow = max(1, int(math.sqrt(self.options.samples)))
-        self.fixed_labels = (torch.arange(self.options.samples, device=self.device) // nrow) % self.num_classes if self.num_classes else None
 
         self.total_nimg = int(round(self.options.kimg * 1000))
-        self.nimg = 0
-        self.consumed = 0  # data position: samples taken from the sampler
+        self.nimg = 0  # real images shown to D: also the data position of the next batch
         self.d_steps = 0
         self.g_steps = 0
         self.tick = 0
         self.tick_start_nimg = 0
         self.stage: Stage | None = None
         self.batch_size = self.options.batch_size
-        self._stop_signal: int | None = None
+        self.tick_callbacks: list[TickCallback] = []
+        self.step_callbacks: list[StepCallback] = []
+        self.stop_requested = False
         self._stats: dict[str, tuple[torch.Tensor, int]] = {}  # name: (sum over the tick, count)
-        self._tensorboard: Any = None
+
+    @property
+    def finished(self) -> bool:
+        return self.nimg >= self.total_nimg
 
     # -- set-up -------------------------------------------------------------
 
     def _configure_torch(self) -> None:
         if self.options.deterministic:
-            import os
-
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
@@ -217,7 +208,7 @@ class Trainer:
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         dataset = self.dataset
-        sampler = InfiniteSampler(len(dataset), type(dataset).shuffle, self.options.seed, start=self.consumed)
+        sampler = InfiniteSampler(len(dataset), type(dataset).shuffle, self.options.seed, start=self.nimg)
         loader = torch.utils.data.DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -249,7 +240,6 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "progress": {
                 "nimg": self.nimg,
-                "consumed": self.consumed,
                 "d_steps": self.d_steps,
                 "g_steps": self.g_steps,
                 "tick": self.tick,
@@ -275,7 +265,7 @@ class Trainer:
                 scaler.load_state_dict(state["scalers"][role])
         self.scheduler.load_state_dict(state["scheduler"])
         progress = state["progress"]
-        self.nimg, self.consumed = progress["nimg"], progress["consumed"]
+        self.nimg = progress["nimg"]
         self.d_steps, self.g_steps = progress["d_steps"], progress["g_steps"]
         self.tick, self.tick_start_nimg = progress["tick"], progress["tick_start_nimg"]
         self.batch_size = progress["batch_size"]
@@ -285,15 +275,6 @@ class Trainer:
         if state["rng"]["cuda"] and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.latent_rng.set_state(state["rng"]["latent"])
-
-    def save_checkpoint(self) -> Path | None:
-        if self.run_dir is None:
-            return None
-        folder = self.run_dir / "checkpoints"
-        path = ckpt.checkpoint_path(folder, self.nimg)
-        ckpt.save_atomic(self.state_dict(), path)
-        ckpt.rotate(folder, self.options.keep_checkpoints)
-        return path
 
     # -- one iteration -------------------------------------------------------
 
@@ -409,36 +390,7 @@ class Trainer:
             return torch.cuda.max_memory_allocated(self.device) / 2**20
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    def save_samples(self, name: str) -> Path | None:
-        if self.run_dir is None:
-            return None
-        path = self.run_dir / "samples" / f"{name}.png"
-        path.parent.mkdir(exist_ok=True)
-        images = generate(self.G_ema, self.fixed_z, self.fixed_labels, self.options.batch_size)
-        self.dataset.save_picture(images, path, nrow=max(1, int(math.sqrt(self.options.samples))))
-        if self._tensorboard is not None:
-            self._tensorboard.add_image("samples", self.dataset.picture(images), self.nimg // 1000)
-        return path
-
-    def _save_reals(self) -> None:
-        if self.run_dir is None:
-            return
-        indices = list(range(0, len(self.dataset), max(1, len(self.dataset) // self.options.samples)))[: self.options.samples]
-        images, _ = self.dataset.__getitems__(indices)
-        reals = self.D.prepare_reals(to_float_images(images).to(self.device))
-        path = self.run_dir / "samples" / "reals.png"
-        path.parent.mkdir(exist_ok=True)
-        self.dataset.save_picture(reals, path, nrow=max(1, int(math.sqrt(self.options.samples))))
-
-    def evaluate_metrics(self) -> dict[str, Any]:
-        results: dict[str, Any] = {}
-        for name, metric in self.metrics.items():
-            start = time.perf_counter()
-            context = MetricContext(self.G_ema, self.dataset, self.device, self.options.batch_size, self.options.seed)
-            results[name] = {**metric.evaluate(context), "seconds": round(time.perf_counter() - start, 2), "network": "ema"}
-        return results
-
-    def _log_tick(self, started: float, tick_nimg: int, tick_seconds: float, done: bool) -> dict[str, Any]:
+    def _tick_record(self, elapsed: float, tick_nimg: int, tick_seconds: float) -> dict[str, Any]:
         record: dict[str, Any] = {
             "tick": self.tick,
             "kimg": round(self.nimg / 1000, 3),
@@ -448,7 +400,7 @@ class Trainer:
             "lr": {role: opt.param_groups[0]["lr"] for role, opt in self.optimizers.items()},
             "img_per_s": round(tick_nimg / max(tick_seconds, 1e-9), 2),
             "sec_per_kimg": round(tick_seconds / max(tick_nimg / 1000, 1e-9), 3),
-            "elapsed_s": round(time.perf_counter() - started, 2),
+            "elapsed_s": round(elapsed, 2),
             "memory_mb": round(self._memory_mb(), 1),
         }
         if self.stage is not None:
@@ -456,126 +408,45 @@ class Trainer:
         for name, (total, count) in self._stats.items():
             record[name] = round(float(total) / count, 5)
         self._stats.clear()
-        every = self.options.metric_ticks
-        if self.metrics and (done or (every and self.tick % every == 0)):
-            record["metrics"] = self.evaluate_metrics()
-        if self.run_dir is not None:
-            with open(self.run_dir / "log.jsonl", "a") as log:
-                log.write(json.dumps(record) + "\n")
-            if self._tensorboard is not None:
-                for key, value in record.items():
-                    if isinstance(value, (int, float)) and key != "tick":
-                        self._tensorboard.add_scalar(key, value, int(self.nimg / 1000))
-                for name, values in record.get("metrics", {}).items():
-                    for key, value in values.items():
-                        if isinstance(value, (int, float)) and key != "seconds":
-                            self._tensorboard.add_scalar(f"metrics/{name}/{key}", value, int(self.nimg / 1000))
         return record
 
     # -- the loop ------------------------------------------------------------
 
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        if self._stop_signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C stops at once
-        self._stop_signal = signum
-
     def train(self) -> dict[str, Any]:
-        """Train to ``train.kimg``; returns the last tick's log record."""
+        """Train until ``train.kimg`` or until :attr:`stop_requested` is set
+        (checked after every iteration); returns the last tick's record,
+        as the tick callbacks left it."""
         started = time.perf_counter()
         self.dataset.prepare()
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json(self.run_dir / "env.json", environment(self.options.seed, self.device, self.plugins))
-            if self.options.tensorboard:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"))
-            if self.nimg == 0:
-                self._save_reals()
-                self.save_samples("fakes000000")
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        bar = tqdm.tqdm(total=round(self.total_nimg / 1000, 3), initial=round(self.nimg / 1000, 3), unit="kimg", disable=not self.show_progress, dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}{postfix}]")
         batches = self._batches()
         record: dict[str, Any] = {}
         tick_time, tick_nimg0 = time.perf_counter(), self.nimg
-        try:
-            while self.nimg < self.total_nimg:
-                plan = self.scheduler.plan(self._progress())
-                if self._apply(plan):
-                    batches = self._batches()
-                reals: ImageList = []
-                real_labels: torch.Tensor | None = None
-                for _ in range(plan.d_steps):
-                    images, labels = next(batches)
-                    self.consumed += images.shape[0]
-                    self.nimg += images.shape[0]
-                    images = to_float_images(images.to(self.device, non_blocking=True))
-                    if self.options.channels_last:
-                        images = images.contiguous(memory_format=torch.channels_last)
-                    reals = self.D.prepare_reals(images)
-                    real_labels = labels.to(self.device) if self.num_classes else None
-                    self.d_step(reals, real_labels)
-                for _ in range(plan.g_steps):
-                    self.g_step(reals, real_labels)
-                update_ema(self.G_ema, self.G, self._ema_beta())
-                bar.update(round(self.nimg / 1000 - bar.n, 3))
-
-                done = self.nimg >= self.total_nimg
-                if done or self.nimg >= self.tick_start_nimg + self.options.tick_kimg * 1000:
-                    self.tick += 1
-                    now = time.perf_counter()
-                    record = self._log_tick(started, self.nimg - tick_nimg0, now - tick_time, done)
-                    self.tick_start_nimg = self.nimg
-                    self._tick_outputs(done)
-                    bar.set_postfix_str(_postfix(record), refresh=False)
-                    if not self.show_progress:
-                        print(_tick_line(record, self.total_nimg), file=sys.stderr, flush=True)
-                    tick_time, tick_nimg0 = time.perf_counter(), self.nimg
-                if self._stop_signal is not None and not done:
-                    self.save_checkpoint()
-                    raise Interrupted(self._stop_signal, self.run_dir)
-        finally:
-            bar.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            if self._tensorboard is not None:
-                self._tensorboard.close()
+        while not self.finished and not self.stop_requested:
+            plan = self.scheduler.plan(self._progress())
+            if self._apply(plan):
+                batches = self._batches()
+            reals: ImageList = []
+            real_labels: torch.Tensor | None = None
+            for _ in range(plan.d_steps):
+                images, labels = next(batches)
+                self.nimg += images.shape[0]
+                images = to_float_images(images.to(self.device, non_blocking=True))
+                if self.options.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                reals = self.D.prepare_reals(images)
+                real_labels = labels.to(self.device) if self.num_classes else None
+                self.d_step(reals, real_labels)
+            for _ in range(plan.g_steps):
+                self.g_step(reals, real_labels)
+            update_ema(self.G_ema, self.G, self._ema_beta())
+            for step_callback in self.step_callbacks:
+                step_callback(self)
+            if self.finished or self.nimg >= self.tick_start_nimg + self.options.tick_kimg * 1000:
+                self.tick += 1
+                now = time.perf_counter()
+                record = self._tick_record(now - started, self.nimg - tick_nimg0, now - tick_time)
+                self.tick_start_nimg = self.nimg
+                for tick_callback in self.tick_callbacks:
+                    tick_callback(record)
+                tick_time, tick_nimg0 = time.perf_counter(), self.nimg
         return record
-
-    def _tick_outputs(self, done: bool) -> None:
-        options = self.options
-        if done or (options.sample_ticks and self.tick % options.sample_ticks == 0):
-            self.save_samples(f"fakes{self.nimg // 1000:06d}")
-        if done or (options.checkpoint_ticks and self.tick % options.checkpoint_ticks == 0):
-            self.save_checkpoint()
-
-
-def _postfix(record: dict[str, Any]) -> str:
-    parts = [f"{record['img_per_s']:.0f} img/s"]
-    parts += [f"{key.split('/')[-1]} {value:.3f}" for key, value in record.items() if key.startswith(("loss/", "reg/"))]
-    return ", ".join(parts)
-
-
-def _tick_line(record: dict[str, Any], total_nimg: int) -> str:
-    kimg, total = record["kimg"], total_nimg / 1000
-    remaining = (total - kimg) * record["sec_per_kimg"]
-    return f"tick {record['tick']:<4d} kimg {kimg:8.1f}/{total:.0f}  {_postfix(record)}  ETA {_duration(remaining)}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
-
-
-@torch.no_grad()
-def generate(generator: Generator, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int) -> ImageList:
-    """Run ``generator`` over ``z`` in batches; returns every scale, on the CPU."""
-    was_training = generator.training
-    generator.eval()
-    chunks: list[ImageList] = []
-    for start in range(0, z.shape[0], batch_size):
-        chunk_labels = labels[start : start + batch_size] if labels is not None and generator.num_classes else None
-        chunks.append([image.float().cpu() for image in generator(z[start : start + batch_size], chunk_labels)])
-    generator.train(was_training)
-    return [torch.cat(scale) for scale in zip(*chunks, strict=True)]

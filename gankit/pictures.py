@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torchvision.utils
 
-from gankit.contracts import ImageList
+from gankit.images import ImageList
 
 
 def scale_grids(images: ImageList, nrow: int | None = None, padding: int = 2) -> torch.Tensor:

@@ -22,19 +22,13 @@ import tomli_w
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from gankit.errors import UserError
+from gankit.kinds import KINDS, Kind
 from gankit.options import help_text, in_range, non_negative, one_of, positive
 from gankit.registry import Component, Registry
 
 KeyPath = tuple[str, ...]
 
-ROLES = ("generator", "discriminator")
-SINGLE_COMPONENTS = {"generator": "generator", "discriminator": "discriminator", "loss": "loss", "data": "dataset", "scheduler": "scheduler"}
-COMPONENT_MAPS = {"regularizers": "regularizer", "metrics": "metric", "optimizers": "optimizer"}
-TOP_LEVEL_KEYS = ("extends", "name", *SINGLE_COMPONENTS, *COMPONENT_MAPS, "train")
-DEFAULT_TABLES: dict[str, dict[str, Any]] = {
-    "scheduler": {"type": "alternating"},
-    "optimizers": {"generator": {"type": "adam"}, "discriminator": {"type": "adam"}},
-}
+TOP_LEVEL_KEYS = ("extends", "name", *(kind.recipe_key for kind in KINDS.values()), "train")
 
 
 def _device_name(instance: Any, attribute: "attrs.Attribute[Any]", value: str) -> None:
@@ -46,23 +40,46 @@ def _device_name(instance: Any, attribute: "attrs.Attribute[Any]", value: str) -
 class TrainOptions:
     """How long and how a recipe trains."""
 
-    kimg: float = attrs.field(default=100.0, validator=positive(), metadata=help_text("training length, in thousands of real images shown to the discriminator"))
-    batch_size: int = attrs.field(default=64, validator=positive(), metadata=help_text("images per step (a scheduler may change it per stage)"))
+    kimg: float = attrs.field(
+        default=100.0, validator=positive(), metadata=help_text("training length, in thousands of real images shown to the discriminator")
+    )
+    batch_size: int = attrs.field(
+        default=64, validator=positive(), metadata=help_text("images per step (a scheduler may change it per stage)")
+    )
     seed: int = attrs.field(default=0, metadata=help_text("seeds weights, latents, data order and the sample grid"))
-    device: str = attrs.field(default="auto", validator=_device_name, metadata=help_text("auto (cuda when there is one), cpu, cuda or cuda:N"))
-    precision: Literal["fp32", "bf16", "fp16"] = attrs.field(default="fp32", metadata=help_text("fp32, bf16 (autocast) or fp16 (autocast with a gradient scaler)"))
+    device: str = attrs.field(
+        default="auto", validator=_device_name, metadata=help_text("auto (cuda when there is one), cpu, cuda or cuda:N")
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = attrs.field(
+        default="fp32", metadata=help_text("fp32, bf16 (autocast) or fp16 (autocast with a gradient scaler)")
+    )
     channels_last: bool = attrs.field(default=False, metadata=help_text("keep networks and images in channels-last memory format"))
     deterministic: bool = attrs.field(default=False, metadata=help_text("use deterministic kernels only, for bit-exact reruns and resumes"))
-    ema_halflife_kimg: float = attrs.field(default=10.0, validator=non_negative(), metadata=help_text("half-life of the generator's exponential moving average, in kimg (0: a copy)"))
-    ema_rampup: float = attrs.field(default=0.05, validator=non_negative(), metadata=help_text("EMA half-life ramps up as this fraction of the images shown so far (0: off)"))
-    tick_kimg: float = attrs.field(default=4.0, validator=positive(), metadata=help_text("kimg between ticks: a log line, and the unit of the intervals below"))
-    sample_ticks: int = attrs.field(default=5, validator=non_negative(), metadata=help_text("ticks between sample grids (0: only at the end)"))
-    checkpoint_ticks: int = attrs.field(default=10, validator=non_negative(), metadata=help_text("ticks between checkpoints (0: only at the end)"))
+    ema_halflife_kimg: float = attrs.field(
+        default=10.0,
+        validator=non_negative(),
+        metadata=help_text("half-life of the generator's exponential moving average, in kimg (0: a copy)"),
+    )
+    ema_rampup: float = attrs.field(
+        default=0.05,
+        validator=non_negative(),
+        metadata=help_text("EMA half-life ramps up as this fraction of the images shown so far (0: off)"),
+    )
+    tick_kimg: float = attrs.field(
+        default=4.0, validator=positive(), metadata=help_text("kimg between ticks: a log line, and the unit of the intervals below")
+    )
+    sample_ticks: int = attrs.field(
+        default=5, validator=non_negative(), metadata=help_text("ticks between sample grids (0: only at the end)")
+    )
+    checkpoint_ticks: int = attrs.field(
+        default=10, validator=non_negative(), metadata=help_text("ticks between checkpoints (0: only at the end)")
+    )
     keep_checkpoints: int = attrs.field(default=3, validator=positive(), metadata=help_text("how many of the newest checkpoints to keep"))
-    metric_ticks: int = attrs.field(default=50, validator=non_negative(), metadata=help_text("ticks between metric evaluations (0: only at the end)"))
+    metric_ticks: int = attrs.field(
+        default=50, validator=non_negative(), metadata=help_text("ticks between metric evaluations (0: only at the end)")
+    )
     samples: int = attrs.field(default=64, validator=in_range(1, 1024), metadata=help_text("images in each sample grid"))
     out_dir: str = attrs.field(default="runs", metadata=help_text("where run folders are made"))
-    tensorboard: bool = attrs.field(default=True, metadata=help_text("also write TensorBoard scalars under the run folder"))
 
     def __attrs_post_init__(self) -> None:
         one_of(("fp32", "bf16", "fp16"))(self, attrs.fields(TrainOptions).precision, self.precision)
@@ -72,23 +89,21 @@ class TrainOptions:
 class ComponentSpec:
     """A component as a recipe names it, with its structured options."""
 
-    kind: str
+    kind: Kind
     name: str  # as written, maybe "dist:name"
     component: Component
     options: Any
     path: KeyPath
+    source: "RecipeSource" = attrs.field(repr=False, eq=False)
 
-    def build(self, *args: Any) -> Any:
-        """Call the factory; a :class:`UserError` it raises is placed at
-        this table's key path."""
+    def build(self, argument: Any = None) -> Any:
+        """Call the factory (with the BuildContext of a network or the
+        parameters of an optimizer); a :class:`UserError` it raises is
+        reported at this table's file, key and line."""
         try:
-            if self.kind == "optimizer":
-                return self.component.factory(args[0], self.options)
-            return self.component.factory(self.options, *args)
+            return self.kind.call_factory(self.component.factory, self.options, argument)
         except UserError as error:
-            if getattr(error, "_located", False):
-                raise
-            raise _Located(self.path + ((error.key,) if error.key else ()), error.message) from None
+            raise self.source.error(self.path + ((error.key,) if error.key else ()), error.message) from None
 
     def to_table(self, converter: cattrs.Converter) -> dict[str, Any]:
         return {"type": self.name, **converter.unstructure(self.options)}
@@ -96,28 +111,31 @@ class ComponentSpec:
 
 @attrs.define
 class Recipe:
-    """A structured recipe, every option filled in."""
+    """A structured recipe, every option filled in. ``components`` holds,
+    for each kind's recipe key, its one ComponentSpec, or for a named kind a
+    dict of them by name."""
 
     name: str
-    generator: ComponentSpec
-    discriminator: ComponentSpec
-    loss: ComponentSpec
-    data: ComponentSpec
-    scheduler: ComponentSpec
-    optimizers: dict[str, ComponentSpec]
-    regularizers: dict[str, ComponentSpec]
-    metrics: dict[str, ComponentSpec]
+    components: dict[str, Any]
     train: TrainOptions
     source: "RecipeSource"
+
+    def __getattr__(self, key: str) -> Any:  # recipe.generator, recipe.regularizers, ...
+        try:
+            return object.__getattribute__(self, "components")[key]
+        except (AttributeError, KeyError):
+            raise AttributeError(key) from None
 
     def resolved(self) -> dict[str, Any]:
         """Every option with defaults filled in and overrides applied: given
         back to ``gankit run``, it reproduces the run."""
         table: dict[str, Any] = {"name": self.name}
-        for key in SINGLE_COMPONENTS:
-            table[key] = getattr(self, key).to_table(converter)
-        for key in COMPONENT_MAPS:
-            table[key] = {name: spec.to_table(converter) for name, spec in getattr(self, key).items()}
+        for kind in KINDS.values():
+            found = self.components[kind.recipe_key]
+            if kind.named:
+                table[kind.recipe_key] = {name: spec.to_table(converter) for name, spec in found.items()}
+            else:
+                table[kind.recipe_key] = found.to_table(converter)
         table["train"] = converter.unstructure(self.train)
         return drop_none(table)
 
@@ -170,14 +188,6 @@ class _Invalid(Exception):
     def __init__(self, problems: list[tuple[KeyPath, str]]) -> None:
         super().__init__(problems)
         self.problems = problems
-
-
-class _Located(UserError):
-    """A UserError whose key path is known but not yet its file."""
-
-    def __init__(self, path: KeyPath, message: str) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 _QUOTED_NAME = re.compile(r"^'(\w+)' (.*)$", re.S)
@@ -406,17 +416,17 @@ def structure_recipe(source: RecipeSource, registry: Registry) -> Recipe:
             hint = f"did you mean {near[0]}?" if near else "top-level keys are " + ", ".join(TOP_LEVEL_KEYS)
             raise source.error((key,), f"unknown key ({hint})")
 
-    def spec(kind: str, table: Any, path: KeyPath, default_type: str | None = None) -> ComponentSpec:
+    def spec(kind: Kind, table: Any, path: KeyPath, default_type: str | None = None) -> ComponentSpec:
         if not isinstance(table, Mapping):
-            raise source.error(path, f"expected a table naming a {kind} (type = \"...\"), got {_describe(table)}")
+            raise source.error(path, f'expected a table naming a {kind.name} (type = "..."), got {_describe(table)}')
         table = dict(table)
         name = table.pop("type", default_type)
         if name is None:
-            raise source.error(path + ("type",), f"missing: which {kind}? `gankit list {kind}` shows them")
+            raise source.error(path + ("type",), f"missing: which {kind.name}? `gankit list {kind.name}` shows them")
         if not isinstance(name, str):
-            raise source.error(path + ("type",), f"expected a {kind} name (a string), got {_describe(name)}")
+            raise source.error(path + ("type",), f"expected a {kind.name} name (a string), got {_describe(name)}")
         try:
-            component = registry.get(kind, name)
+            component = registry.get(kind.name, name)
         except UserError as error:
             raise source.error(path + ("type",), error.message) from None
         try:
@@ -424,26 +434,27 @@ def structure_recipe(source: RecipeSource, registry: Registry) -> Recipe:
         except _Invalid as invalid:
             relative, message = invalid.problems[0]
             raise source.error(path + relative, message) from None
-        return ComponentSpec(kind=kind, name=name, component=component, options=options, path=path)
+        return ComponentSpec(kind=kind, name=name, component=component, options=options, path=path, source=source)
 
-    singles: dict[str, ComponentSpec] = {}
-    for key, kind in SINGLE_COMPONENTS.items():
-        if key not in data and key not in DEFAULT_TABLES:
-            raise source.error((key,), f"missing: the recipe needs a [{key}] table naming a {kind}")
-        singles[key] = spec(kind, data.get(key, DEFAULT_TABLES.get(key)), (key,))
-
-    maps: dict[str, dict[str, ComponentSpec]] = {}
-    for key, kind in COMPONENT_MAPS.items():
-        tables = data.get(key, DEFAULT_TABLES.get(key, {}))
+    components: dict[str, Any] = {}
+    for kind in KINDS.values():
+        key = kind.recipe_key
+        if not kind.named:
+            if key not in data and kind.default is None:
+                raise source.error((key,), f"missing: the recipe needs a [{key}] table naming a {kind.name}")
+            components[key] = spec(kind, data.get(key, kind.default), (key,))
+            continue
+        tables = data.get(key, kind.default or {})
         if not isinstance(tables, Mapping):
-            raise source.error((key,), f"expected a table of {kind}s, such as [{key}.NAME], got {_describe(tables)}")
-        if key == "optimizers":
-            tables = {**DEFAULT_TABLES["optimizers"], **tables}
-            for role in tables:
-                if role not in ROLES:
-                    raise source.error((key, role), "unknown key: optimizers are set for 'generator' and 'discriminator'")
-        # [regularizers.drift] with no type names the regularizer by its key
-        maps[key] = {name: spec(kind, table, (key, name), default_type=None if key == "optimizers" else name) for name, table in tables.items()}
+            raise source.error((key,), f"expected a table of {kind.name}s, such as [{key}.NAME], got {_describe(tables)}")
+        if kind.keys is not None:  # fixed keys, each defaulting on its own
+            tables = {**(kind.default or {}), **tables}
+            for name in tables:
+                if name not in kind.keys:
+                    raise source.error((key, name), f"unknown key: {key} are set for {' and '.join(repr(k) for k in kind.keys)}")
+        components[key] = {
+            name: spec(kind, table, (key, name), default_type=name if kind.key_is_type else None) for name, table in tables.items()
+        }
 
     train_table = data.get("train", {})
     if not isinstance(train_table, Mapping):
@@ -457,13 +468,4 @@ def structure_recipe(source: RecipeSource, registry: Registry) -> Recipe:
     name = data.get("name") or (source.path.stem if source.path else "recipe")
     if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]+", name):
         raise source.error(("name",), f"expected a short name of letters, digits, '.', '-' or '_', got {name!r}")
-    return Recipe(name=name, **singles, **maps, train=train, source=source)
-
-
-def locate(recipe: Recipe, error: UserError) -> UserError:
-    """Give a component's error its file, key path and line."""
-    if isinstance(error, _Located):
-        located = recipe.error(error.path, error.message)
-        located._located = True  # type: ignore[attr-defined]
-        return located
-    return error
+    return Recipe(name=name, components=components, train=train, source=source)

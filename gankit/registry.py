@@ -28,14 +28,20 @@ from typing import Any
 import attrs
 import pluggy
 
-from gankit import hookspecs
+from gankit import hookspecs, kinds
 from gankit.errors import UserError
 
-KINDS = ("generator", "discriminator", "loss", "regularizer", "scheduler", "metric", "dataset", "optimizer")
+KINDS = tuple(kinds.KINDS)  # the kinds and their records are in gankit.kinds
 ENTRY_POINT_GROUP = "gankit"
 CORE_DIST = "gankit"
 BLOCK_ENV = "GANKIT_BLOCK_PLUGINS"
 ONLY_ENV = "GANKIT_ONLY_PLUGINS"
+
+# The distributions that ship in this repository. Recipes were written against
+# their short names before any third-party plugin existed, so on a clash they
+# keep the short name and the newcomer must be written ``dist:name``:
+# installing a plugin must never break a recipe that worked.
+FIRST_PARTY = frozenset({CORE_DIST, "gankit-dcgan", "gankit-wgan", "gankit-progan", "gankit-msggan"})
 
 #: An example for the contract suite: options (a dict) or a callable that
 #: receives a temporary folder and returns options (to make files there).
@@ -69,6 +75,19 @@ class PluginInfo:
 def _summary(factory: Callable[..., Any], options: type) -> str:
     doc = inspect.getdoc(factory) or inspect.getdoc(options) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def short_name_keeper(entries: list[Component]) -> Component | None:
+    """The component a bare name resolves to among ``entries`` (one kind and
+    name): the only one, or the only first-party one; ``None`` when the name
+    is ambiguous or unknown.
+
+    Third parties that clash with each other get no keeper: which of them was
+    installed first cannot be known reliably, so no recipe could rely on one."""
+    if len(entries) == 1:
+        return entries[0]
+    first_party = [entry for entry in entries if entry.dist in FIRST_PARTY]
+    return first_party[0] if len(first_party) == 1 else None
 
 
 def _split(value: str | None) -> set[str]:
@@ -127,20 +146,23 @@ class Registry:
     # -- looking up -------------------------------------------------------
 
     def get(self, kind: str, name: str) -> Component:
-        """Find a component by name or by ``dist:name``; raises
-        :class:`UserError` with the nearest names when there is none."""
+        """Find a component by name or by ``dist:name``; a bare name shared
+        by several distributions means the first-party one (see
+        :data:`FIRST_PARTY`). Raises :class:`UserError` with the choices when
+        the name is ambiguous, or with the nearest names when there is none."""
         if kind not in KINDS:
             raise UserError(f"unknown component kind {kind!r}; kinds are {', '.join(KINDS)}")
         dist, _, short = name.rpartition(":")
         entries = self._components.get((kind, short), [])
         if dist:
             entries = [entry for entry in entries if entry.dist == dist]
-        if len(entries) == 1:
-            return entries[0]
-        if len(entries) > 1:
+        keeper = short_name_keeper(entries)
+        if keeper is not None:
+            return keeper
+        if entries:
             choices = " or ".join(repr(entry.qualified_name) for entry in entries)
-            dists = " and ".join(entry.dist for entry in entries)
-            raise UserError(f"{kind} {name!r} is registered by both {dists}; write {choices}")
+            dists = ", ".join(entry.dist for entry in entries[:-1]) + f" and {entries[-1].dist}"
+            raise UserError(f"{kind} {name!r} is registered by {dists}; write {choices}")
         known = sorted({n for (k, n) in self._components if k == kind})
         near = difflib.get_close_matches(short, known, n=3, cutoff=0.5)
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
@@ -158,7 +180,18 @@ class Registry:
         return found
 
     def clashes(self) -> list[list[Component]]:
+        """The groups of components that share a kind and a name."""
         return [entries for entries in self._components.values() if len(entries) > 1]
+
+    def keeper(self, kind: str, name: str) -> Component | None:
+        """The component the bare ``name`` resolves to, or ``None`` when it is
+        ambiguous or unknown."""
+        return short_name_keeper(self._components.get((kind, name), []))
+
+    def recipe_name(self, component: Component) -> str:
+        """How a recipe refers to ``component``: its short name when that
+        resolves to it, otherwise ``dist:name``."""
+        return component.name if self.keeper(component.kind, component.name) is component else component.qualified_name
 
     # -- loading plugins --------------------------------------------------
 

@@ -1,23 +1,406 @@
-"""Run folders: one per training, numbered, never overwritten."""
+"""A run: one training in its folder, from start to resume to sampling.
+
+:class:`Run` owns everything around the :class:`~gankit.loop.Trainer`: the
+numbered run folder, env.json and resolved.toml, checkpoints, SIGINT and
+SIGTERM, the loggers, the sample grids, metric evaluations and the progress
+display. It does its per-tick work in callbacks it registers on the trainer;
+tests and scripts can add their own (``run.trainer.tick_callbacks``).
+
+From Python::
+
+    from gankit import Run
+
+    run = Run.start("recipes/quickstart.toml", ["train.kimg=20"])
+    run.train()
+    run = Run.resume(run.run_dir, ["train.kimg=40"])
+    run.train()
+    images = Run.from_checkpoint(run.run_dir).sample(16, seed=0)
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+import tqdm
 
 import gankit
+from gankit import checkpoint as ckpt
+from gankit.contracts import BuildContext, Dataset, Generator, Logger, MetricContext, Stage
 from gankit.errors import UserError
+from gankit.images import ImageList, to_float_images
+from gankit.loop import Trainer, build_generator, select_device
+from gankit.pictures import save_scale_grids
+from gankit.recipe import Recipe, load_recipe, recipe_from_text
+from gankit.registry import Registry, default_registry
+from gankit.sampling import generate, seeded_latents
+
+Progress = Literal["auto", "bar", "lines", "none"]
 
 _NUMBERED = re.compile(r"^(\d{5})-")
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; a checkpoint was written."""
+
+    def __init__(self, signum: int, run_dir: Path | None) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.run_dir = run_dir
+
+
+class Run:
+    """One training and its folder. Make one with :meth:`start`,
+    :meth:`in_memory`, :meth:`resume` or :meth:`from_checkpoint`."""
+
+    def __init__(
+        self, recipe: Recipe, trainer: Trainer | None, run_dir: Path | None, registry: Registry, progress: Progress = "auto"
+    ) -> None:
+        self.recipe = recipe
+        self.trainer = trainer
+        self.run_dir = run_dir if is_writer() else None
+        self.registry = registry
+        self.progress = ("bar" if sys.stderr.isatty() else "lines") if progress == "auto" else progress
+        self.checkpoint: Path | None = None  # the checkpoint this run was loaded from
+        self._generator: Generator | None = None  # from_checkpoint's, when there is no trainer
+        self._context: BuildContext | None = None
+        self._loggers: dict[str, Logger] = {}
+        self._signal: int | None = None
+        self._bar: Any = None
+        if trainer is not None:
+            samples = self.recipe.train.samples
+            self._grid_rows = max(1, int(math.sqrt(samples)))
+            z, _ = seeded_latents(trainer.G, samples, self.recipe.train.seed + 2)
+            self.fixed_z = z.to(trainer.device)
+            # one class per row of the grid
+            self.fixed_labels = (
+                (torch.arange(samples, device=trainer.device) // self._grid_rows) % trainer.num_classes if trainer.num_classes else None
+            )
+            trainer.tick_callbacks += [self._evaluate_at_tick, self._log, self._save_at_tick, self._show_tick]
+            trainer.step_callbacks.append(self._advance_bar)
+
+    # -- making one ---------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        recipe: Recipe | str | Path,
+        overrides: Sequence[str] = (),
+        *,
+        run_dir: Path | str | None = None,
+        registry: Registry | None = None,
+        progress: Progress = "auto",
+    ) -> Run:
+        """Build ``recipe`` (a file, or one already loaded) and make its run
+        folder: ``run_dir``, which must be new or empty, or else the next
+        ``train.out_dir/NNNNN-name``. Nothing is made when building fails."""
+        registry = registry or default_registry()
+        source_file = None
+        if not isinstance(recipe, Recipe):
+            source_file = Path(recipe)
+            recipe = load_recipe(source_file, registry, overrides)
+        elif overrides:
+            raise ValueError("overrides apply to a recipe file; this recipe is already loaded")
+        trainer = Trainer(recipe)
+        folder = claim_run_dir(Path(run_dir)) if run_dir is not None else new_run_dir(Path(recipe.train.out_dir), recipe.name)
+        run = cls(recipe, trainer, folder, registry, progress)
+        if run.run_dir is not None:
+            if source_file is not None:
+                shutil.copyfile(source_file, run.run_dir / "recipe.toml")
+            (run.run_dir / "resolved.toml").write_text(recipe.resolved_toml())
+        return run
+
+    @classmethod
+    def in_memory(
+        cls, recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registry: Registry | None = None, progress: Progress = "lines"
+    ) -> Run:
+        """A run with no folder, for tests, benchmarks and notebooks: it
+        trains and evaluates its metrics, and writes nothing."""
+        registry = registry or default_registry()
+        if not isinstance(recipe, Recipe):
+            recipe = load_recipe(Path(recipe), registry, overrides)
+        return cls(recipe, Trainer(recipe), None, registry, progress)
+
+    @classmethod
+    def resume(
+        cls, run_dir: Path | str, overrides: Sequence[str] = (), *, registry: Registry | None = None, progress: Progress = "auto"
+    ) -> Run:
+        """Continue a run from its newest checkpoint. Overrides (a longer
+        ``train.kimg``, say) are written back to its resolved.toml."""
+        run_dir = Path(run_dir)
+        registry = registry or default_registry()
+        if not (run_dir / "resolved.toml").is_file():
+            raise UserError(f"{run_dir}: not a gankit run folder (no resolved.toml)")
+        state_path = ckpt.find(run_dir)
+        recipe = load_recipe(run_dir / "resolved.toml", registry, overrides)
+        trainer = Trainer(recipe)
+        trainer.load_state_dict(ckpt.load(state_path, trainer.device))
+        run = cls(recipe, trainer, run_dir, registry, progress)
+        run.checkpoint = state_path
+        if overrides and run.run_dir is not None:
+            (run_dir / "resolved.toml").write_text(recipe.resolved_toml())
+        return run
+
+    @classmethod
+    def from_checkpoint(cls, path: Path | str, *, raw: bool = False, device: str = "cpu", registry: Registry | None = None) -> Run:
+        """The generator of a run's newest checkpoint (or of a checkpoint
+        file), built from the checkpoint's own recipe, in eval mode on
+        ``device``: its moving average, or with ``raw`` the trained network.
+        Such a run samples and evaluates; it does not train."""
+        registry = registry or default_registry()
+        found = ckpt.find(Path(path))
+        state = ckpt.load(found)
+        recipe = recipe_from_text(state["recipe"], f"{found} (its recipe)", registry)
+        context = BuildContext(**state["context"])
+        generator = build_generator(recipe, context)
+        generator.load_state_dict(state["generator" if raw else "generator_ema"])
+        if state.get("stage"):
+            generator.set_stage(Stage(**state["stage"]))
+        run = cls(recipe, None, None, registry, "none")
+        run.checkpoint, run._context = found, context
+        run._generator = generator.to(select_device(device)).eval()
+        return run
+
+    # -- what it holds --------------------------------------------------------
+
+    @property
+    def generator(self) -> Generator:
+        """The generator samples and metrics use: the EMA generator while
+        training, the checkpoint's after :meth:`from_checkpoint`."""
+        if self.trainer is not None:
+            return self.trainer.G_ema
+        assert self._generator is not None
+        return self._generator
+
+    @property
+    def context(self) -> BuildContext:
+        return self.trainer.context if self.trainer is not None else self._context  # type: ignore[return-value]
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.generator.parameters()), torch.empty(0)).device
+
+    def dataset(self) -> Dataset:
+        """The recipe's data (built, not yet prepared)."""
+        return self.trainer.dataset if self.trainer is not None else self.recipe.data.build()
+
+    # -- training -------------------------------------------------------------
+
+    def train(self) -> dict[str, Any]:
+        """Train to ``train.kimg``; returns the last tick's record. SIGINT or
+        SIGTERM writes a checkpoint and raises :class:`Interrupted`."""
+        trainer = self._trainer()
+        trainer.dataset.prepare()
+        self._open()
+        handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            record = trainer.train()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            self._close()
+        if self._signal is not None and not trainer.finished:
+            self.save_checkpoint()
+            raise Interrupted(self._signal, self.run_dir)
+        return record
+
+    def _trainer(self) -> Trainer:
+        if self.trainer is None:
+            raise UserError("this run was loaded from a checkpoint to sample or evaluate; resume its folder to train it")
+        return self.trainer
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+        self._signal = signum
+        self._trainer().stop_requested = True
+
+    def _open(self) -> None:
+        trainer = self._trainer()
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.run_dir / "env.json", environment(self.recipe.train.seed, trainer.device, _plugin_versions(self.registry)))
+            resolved = self.recipe.resolved()
+            for name, spec in self.recipe.loggers.items():
+                logger: Logger = spec.build()
+                logger.open(self.run_dir, resolved, resumed=trainer.nimg > 0)
+                self._loggers[name] = logger
+            if trainer.nimg == 0:
+                self._save_reals()
+                self.save_samples()
+        if self.progress == "bar":
+            total = trainer.total_nimg / 1000
+            self._bar = tqdm.tqdm(
+                total=total,
+                initial=trainer.nimg / 1000,
+                unit="kimg",
+                dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n:.%df}/%s kimg [{elapsed}<{remaining}{postfix}]" % (_kimg_decimals(total), _kimg_text(total)),
+            )
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        for logger in self._loggers.values():
+            logger.close()
+        self._loggers.clear()
+
+    # -- per step and per tick --------------------------------------------------
+
+    def _advance_bar(self, trainer: Trainer) -> None:
+        if self._bar is not None:
+            self._bar.update(trainer.nimg / 1000 - self._bar.n)
+
+    def _evaluate_at_tick(self, record: dict[str, Any]) -> None:
+        trainer = self._trainer()
+        every = self.recipe.train.metric_ticks
+        if trainer.metrics and (trainer.finished or (every and trainer.tick % every == 0)):
+            record["metrics"] = self.evaluate()
+
+    def _log(self, record: dict[str, Any]) -> None:
+        for logger in self._loggers.values():
+            logger.log(record)
+
+    def _save_at_tick(self, record: dict[str, Any]) -> None:
+        trainer, options = self._trainer(), self.recipe.train
+        if trainer.finished or (options.sample_ticks and trainer.tick % options.sample_ticks == 0):
+            self.save_samples()
+        if trainer.finished or (options.checkpoint_ticks and trainer.tick % options.checkpoint_ticks == 0):
+            self.save_checkpoint()
+
+    def _show_tick(self, record: dict[str, Any]) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(_postfix(record), refresh=False)
+        elif self.progress == "lines":
+            print(_tick_line(record, self._trainer().total_nimg), file=sys.stderr, flush=True)
+
+    # -- outputs -----------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path | None:
+        """Write the trainer's state atomically into checkpoints/ and drop
+        the oldest beyond ``train.keep_checkpoints``."""
+        trainer = self._trainer()
+        if self.run_dir is None:
+            return None
+        folder = self.run_dir / "checkpoints"
+        path = ckpt.checkpoint_path(folder, trainer.nimg)
+        ckpt.save_atomic(trainer.state_dict(), path)
+        ckpt.rotate(folder, self.recipe.train.keep_checkpoints)
+        return path
+
+    def save_samples(self) -> Path | None:
+        """The fixed latents through the EMA generator, as
+        samples/fakes-NNNNNNNNNNNN.png (named by images shown, like checkpoints)."""
+        trainer = self._trainer()
+        if self.run_dir is None:
+            return None
+        path = self.run_dir / "samples" / f"fakes-{trainer.nimg:012d}.png"
+        path.parent.mkdir(exist_ok=True)
+        images = generate(trainer.G_ema, self.fixed_z, self.fixed_labels, self.recipe.train.batch_size)
+        trainer.dataset.save_picture(images, path, nrow=self._grid_rows)
+        if self._loggers:
+            picture = trainer.dataset.picture(images, nrow=self._grid_rows)
+            for logger in self._loggers.values():
+                logger.log_picture("samples", picture, trainer.nimg / 1000)
+        return path
+
+    def _save_reals(self) -> None:
+        trainer = self._trainer()
+        if self.run_dir is None:
+            return
+        samples, dataset = self.recipe.train.samples, trainer.dataset
+        indices = list(range(0, len(dataset), max(1, len(dataset) // samples)))[:samples]
+        images, _ = dataset.__getitems__(indices)
+        reals = trainer.D.prepare_reals(to_float_images(images).to(trainer.device))
+        path = self.run_dir / "samples" / "reals.png"
+        path.parent.mkdir(exist_ok=True)
+        dataset.save_picture(reals, path, nrow=self._grid_rows)
+
+    # -- sampling and evaluating -------------------------------------------------
+
+    def sample(self, n: int, seed: int = 0, labels: torch.Tensor | None = None, batch_size: int = 64) -> ImageList:
+        """``n`` images (every scale, on the CPU) from :attr:`generator`, with
+        latents seeded by ``seed``. A conditional generator gets ``labels``,
+        or by default the classes in turn."""
+        generator = self.generator
+        z, _ = seeded_latents(generator, n, seed)
+        if labels is None and generator.num_classes:
+            labels = torch.arange(n) % generator.num_classes
+        return generate(generator, z.to(self.device), labels.to(self.device) if labels is not None else None, batch_size)
+
+    def save_picture(self, images: ImageList, path: Path) -> None:
+        """Draw ``images`` as the recipe's data draws its samples (a scatter
+        plot for 2D data), or as plain grids when the data is not on this machine."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            dataset = self.dataset()
+        except UserError:
+            save_scale_grids(images, path)
+        else:
+            dataset.save_picture(images, path)
+
+    def evaluate(self, batch_size: int | None = None) -> dict[str, Any]:
+        """Every metric of the recipe on :attr:`generator`, each with the
+        seconds it took and which network it scored."""
+        trainer = self._trainer()
+        results: dict[str, Any] = {}
+        # one context: metrics that read the same features share them
+        context = MetricContext(
+            self.generator, trainer.dataset, trainer.device, batch_size or self.recipe.train.batch_size, self.recipe.train.seed
+        )
+        for name, metric in trainer.metrics.items():
+            start = time.perf_counter()
+            results[name] = {**metric.evaluate(context), "seconds": round(time.perf_counter() - start, 2), "network": "ema"}
+        return results
+
+
+# --------------------------------------------------------------------------
+# The console
+
+
+def _kimg_decimals(total_kimg: float) -> int:
+    return 0 if total_kimg >= 10 else 1 if total_kimg >= 1 else 3
+
+
+def _kimg_text(kimg: float) -> str:
+    return f"{kimg:.{_kimg_decimals(kimg)}f}"
+
+
+def _postfix(record: dict[str, Any]) -> str:
+    parts = [f"{record['img_per_s']:.0f} img/s"]
+    parts += [f"{key.split('/')[-1]} {value:.3f}" for key, value in record.items() if key.startswith(("loss/", "reg/"))]
+    return ", ".join(parts)
+
+
+def _tick_line(record: dict[str, Any], total_nimg: int) -> str:
+    kimg, total = record["kimg"], total_nimg / 1000
+    remaining = (total - kimg) * record["sec_per_kimg"]
+    decimals = max(1, _kimg_decimals(total))
+    return f"tick {record['tick']:<4d} kimg {kimg:8.{decimals}f}/{_kimg_text(total)}  {_postfix(record)}  ETA {_duration(remaining)}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+# --------------------------------------------------------------------------
+# Run folders: one per training, numbered, never overwritten
 
 
 def is_writer() -> bool:
@@ -47,12 +430,24 @@ def claim_run_dir(path: Path) -> Path:
     return path
 
 
-def _git_hash() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
+def gankit_checkout() -> dict[str, Any] | None:
+    """The git commit of the checkout gankit itself is imported from (not of
+    the current directory), and whether it has uncommitted changes; None for
+    an installed copy outside a repository."""
+    package = Path(gankit.__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=5, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    # an installed copy may sit inside some other repository (a venv in a project): it must be gankit's own tracked files
+    if not top or git("ls-files", "--error-unmatch", str(package / "__init__.py")) is None:
         return None
-    return out.stdout.strip() or None
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
 def environment(seed: int, device: torch.device, plugins: dict[str, str]) -> dict[str, Any]:
@@ -66,11 +461,15 @@ def environment(seed: int, device: torch.device, plugins: dict[str, str]) -> dic
         "gankit": gankit.__version__,
         "plugins": plugins,
         "numpy": importlib.metadata.version("numpy"),
-        "git": _git_hash(),
+        "git": gankit_checkout(),
         "seed": seed,
         "device": str(device),
         "command": sys.argv,
     }
+
+
+def _plugin_versions(registry: Registry) -> dict[str, str]:
+    return {plugin.dist: plugin.version for plugin in registry.plugins if not plugin.error}
 
 
 def write_json(path: Path, data: Any) -> None:

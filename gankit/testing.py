@@ -21,9 +21,15 @@ real sets (the noise floor).
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import importlib.metadata
 import io
 import math
+import os
+import re
 import tomllib
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,7 +47,7 @@ from gankit.contracts import (
     Discriminator,
     DOutput,
     Generator,
-    ImageList,
+    Logger,
     Loss,
     Metric,
     PenaltyContext,
@@ -50,11 +56,14 @@ from gankit.contracts import (
     Scheduler,
     Stage,
     StepPlan,
-    to_float_images,
 )
+from gankit.errors import UserError
 from gankit.hookspecs import hookimpl
+from gankit.images import ImageList, image_pyramid, to_float_images
+from gankit.kinds import KINDS
+from gankit.options import help_text, positive
 from gankit.recipe import converter, drop_none, recipe_from_text, structure_options
-from gankit.registry import Component, Registry
+from gankit.registry import BLOCK_ENV, ENTRY_POINT_GROUP, ONLY_ENV, Component, Registry
 
 TESTING_DIST = "gankit.testing"
 DEFAULT_DATA: dict[str, Any] = {"type": "shapes", "resolution": 16, "size": 32}
@@ -80,6 +89,24 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 256,
     pa, _ = (a @ directions).sort(dim=0)
     pb, _ = (b @ directions).sort(dim=0)
     return (pa - pb).abs().mean().item()
+
+
+#: An outcome test's bounds: statistic -> (comparison, value). The values
+#: come from the statistic's spread over seeds and thread counts, measured
+#: with ``bench/outcome_spread.py``, with a stated margin.
+Bounds = dict[str, tuple[str, float]]
+
+_COMPARISONS = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+
+
+def assert_outcome(statistics: dict[str, float], bounds: Bounds) -> None:
+    """Assert every bounded statistic, reporting all of them on failure."""
+    failed = [
+        f"{name} = {statistics[name]:.4g}, expected {op} {value:g}"
+        for name, (op, value) in bounds.items()
+        if not _COMPARISONS[op](float(statistics[name]), float(value))
+    ]
+    assert not failed, "; ".join(failed) + f" (all statistics: {statistics})"
 
 
 def _sample_shape(context: BuildContext) -> tuple[int, ...]:
@@ -134,6 +161,60 @@ class TinyLoss(Loss):
         return F.softplus(-fake.scores).mean()
 
 
+@attrs.define(kw_only=True)
+class TinyPyramidOptions:
+    """How many scales the tiny multi-scale networks exchange."""
+
+    scales: int = attrs.field(default=2, validator=positive(), metadata=help_text("images per sample, coarsest to finest, doubling"))
+
+
+def _pyramid_shapes(context: BuildContext, scales: int, what: str) -> list[tuple[int, ...]]:
+    if scales > 1 and (context.resolution == 1 or context.resolution < 2 ** (scales - 1)):
+        raise UserError(f"{what}: {scales} scales need images of at least {2 ** (scales - 1)}x{2 ** (scales - 1)}", key="scales")
+    return [_sample_shape(attrs.evolve(context, resolution=context.resolution >> (scales - 1 - i))) for i in range(scales)]
+
+
+class TinyPyramidGenerator(Generator):
+    """Linear maps from the latent to every scale of a pyramid, for contract
+    tests of multi-scale techniques (MSG-GAN's exchange of several scales)."""
+
+    def __init__(self, options: TinyPyramidOptions, context: BuildContext) -> None:
+        super().__init__()
+        self.latent_size, self.num_classes = 8, context.num_classes
+        self.shapes = _pyramid_shapes(context, options.scales, "tiny_pyramid generator")
+        self.linears = nn.ModuleList(nn.Linear(8 + context.num_classes, math.prod(shape)) for shape in self.shapes)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> ImageList:
+        if self.num_classes:
+            z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
+        return [torch.tanh(linear(z)).view(-1, *shape) for linear, shape in zip(self.linears, self.shapes)]
+
+
+class TinyPyramidDiscriminator(Discriminator):
+    """A linear score of every scale of a pyramid, for contract tests of
+    multi-scale techniques."""
+
+    def __init__(self, options: TinyPyramidOptions, context: BuildContext) -> None:
+        super().__init__()
+        self.scales, self.resolution, self.num_classes = options.scales, context.resolution, context.num_classes
+        shapes = _pyramid_shapes(context, options.scales, "tiny_pyramid discriminator")
+        # Widths differ per scale, so that a loss reading features meets a list of several shapes.
+        widths = [4 * (i + 1) for i in range(len(shapes))]
+        self.linears = nn.ModuleList(nn.Linear(math.prod(shape), width) for shape, width in zip(shapes, widths))
+        self.head = nn.Linear(sum(widths), max(1, context.num_classes))
+
+    def prepare_reals(self, images: torch.Tensor) -> ImageList:
+        return image_pyramid(images, self.scales)
+
+    def forward(self, images: ImageList, labels: torch.Tensor | None = None, features: bool = False) -> Any:
+        if len(images) != self.scales:
+            raise ValueError(f"tiny_pyramid discriminator: expected {self.scales} scales, got {len(images)}")
+        hidden = [F.leaky_relu(linear(image.flatten(1)), 0.2) for linear, image in zip(self.linears, images)]
+        scores = self.head(torch.cat(hidden, dim=1))
+        scores = scores.gather(1, labels[:, None]).squeeze(1) if self.num_classes else scores[:, 0]
+        return (scores, hidden) if features else scores
+
+
 class _TestingPlugin:
     @staticmethod
     @hookimpl
@@ -141,6 +222,8 @@ class _TestingPlugin:
         registry.add("generator", "tiny", TinyGenerator, TinyOptions)
         registry.add("discriminator", "tiny", TinyDiscriminator, TinyOptions)
         registry.add("loss", "tiny", TinyLoss, TinyOptions)
+        registry.add("generator", "tiny_pyramid", TinyPyramidGenerator, TinyPyramidOptions)
+        registry.add("discriminator", "tiny_pyramid", TinyPyramidDiscriminator, TinyPyramidOptions)
 
 
 @lru_cache(maxsize=1)
@@ -165,11 +248,9 @@ def example_options(component: Component, folder: Path) -> dict[str, Any]:
 
 def build_example(component: Component, folder: Path, context: BuildContext | None = None, params: Any = None) -> Any:
     options = structure_options(example_options(component, folder), component.options)
-    if component.kind in ("generator", "discriminator"):
-        return component.factory(options, context or BuildContext())
-    if component.kind == "optimizer":
-        return component.factory(params, options)
-    return component.factory(options)
+    kind = KINDS[component.kind]
+    argument = params if kind.call == "parameters+options" else context or BuildContext()
+    return kind.call_factory(component.factory, options, argument)
 
 
 def check_options_round_trip(component: Component, folder: Path) -> None:
@@ -209,6 +290,56 @@ def _assert_every_parameter_has_gradient(module: nn.Module, what: str) -> None:
     assert not missing, f"{what}: no finite gradient reaches {missing}"
 
 
+#: Autocast as ``train.precision = "bf16"`` runs it, on the CPU.
+AUTOCAST_DTYPE = torch.bfloat16
+#: Labels a conditional network is checked with, when the data has none.
+CONDITIONAL_CLASSES = 3
+
+
+def _autocast(dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+    return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _checking(what: str) -> Iterator[None]:
+    """Name the setting a check failed in: the same component passes in some
+    and fails in others (several scales, labels, bf16)."""
+    try:
+        yield
+    except Exception as error:
+        error.add_note(f"(while checking {what})")
+        raise
+
+
+def _assert_finite_float(value: torch.Tensor, what: str) -> None:
+    assert isinstance(value, torch.Tensor) and value.is_floating_point(), f"{what}: expected a floating-point tensor, got {value!r:.80}"
+    assert torch.isfinite(value).all(), f"{what}: not finite"
+
+
+def _assert_finite_scalar(value: torch.Tensor | None, what: str) -> None:
+    assert isinstance(value, torch.Tensor) and value.dim() == 0, f"{what}: expected a scalar tensor, got {value!r:.80}"
+    _assert_finite_float(value, what)
+
+
+def _assert_finite_gradients(module: nn.Module, what: str) -> None:
+    bad = [name for name, p in module.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, f"{what}: non-finite gradients reach {bad}"
+
+
+def _assert_some_gradient(module: nn.Module, what: str) -> None:
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters()), f"{what}: no gradient reaches the network"
+
+
+def _check_scales(images: ImageList, what: str, batch: int) -> None:
+    assert isinstance(images, list) and images and all(isinstance(i, torch.Tensor) for i in images), f"{what}: expected a list of tensors"
+    shapes = [tuple(image.shape) for image in images]
+    assert all(shape[0] == batch for shape in shapes), f"{what}: every scale has the batch's {batch} samples, got {shapes}"
+    for coarse, fine in zip(images, images[1:]):
+        assert coarse.shape[:2] == fine.shape[:2], f"{what}: every scale has the batch and channels of the data, got {shapes}"
+        if coarse.dim() == 4:
+            assert fine.shape[-1] == 2 * coarse.shape[-1], f"{what}: scales run coarsest to finest, doubling; got {shapes}"
+
+
 def check_generator(generator: Generator, dataset: Dataset) -> None:
     assert isinstance(generator, Generator), "a generator factory must return a gankit.Generator"
     reals, _ = _real_batch(dataset, 4)
@@ -216,12 +347,8 @@ def check_generator(generator: Generator, dataset: Dataset) -> None:
     assert z.shape[0] == 4
     labels = torch.arange(4) % generator.num_classes if generator.num_classes else None
     images = generator(z, labels)
-    assert isinstance(images, list) and images, "a generator returns a non-empty list of tensors"
+    _check_scales(images, "generator output", 4)
     assert images[-1].shape == reals.shape, f"the finest output {tuple(images[-1].shape)} must match the data {tuple(reals.shape)}"
-    for coarse, fine in zip(images, images[1:]):
-        assert coarse.shape[:2] == fine.shape[:2], "every scale has the batch and channels of the data"
-        if coarse.dim() == 4:
-            assert fine.shape[-1] == 2 * coarse.shape[-1], "scales run coarsest to finest, doubling"
     for image in images:
         assert torch.isfinite(image).all()
     sum(image.square().mean() for image in images).backward()
@@ -230,16 +357,30 @@ def check_generator(generator: Generator, dataset: Dataset) -> None:
         sum(image.square().mean() for image in generator(z, labels)).backward()
     generator.set_stage(Stage(reals.shape[-1], 1.0) if reals.dim() == 4 else Stage(1, 1.0))
     _assert_every_parameter_has_gradient(generator, "generator")
+    if generator.num_classes > 1:
+        with torch.no_grad():
+            same, other = generator(z, labels)[-1], generator(z, (labels + 1) % generator.num_classes)[-1]
+        assert not torch.allclose(same, other), "a conditional generator (num_classes > 0) must use its labels: all gave the same images"
+    with _checking(f"the generator under torch.autocast('cpu', dtype={AUTOCAST_DTYPE})"), _autocast(AUTOCAST_DTYPE):
+        images = generator(z, labels)
+        _check_scales(images, "generator output under autocast", 4)
+        assert images[-1].shape == reals.shape, f"under autocast the finest output {tuple(images[-1].shape)} must match the data's"
+        for image in images:
+            _assert_finite_float(image, "generator output under autocast")
+        objective = sum(image.float().square().mean() for image in images)
+    objective.backward()  # outside autocast, as the loop does
+    _assert_finite_gradients(generator, "generator under autocast")
 
 
 def check_discriminator(discriminator: Discriminator, dataset: Dataset) -> None:
     assert isinstance(discriminator, Discriminator), "a discriminator factory must return a gankit.Discriminator"
     reals, labels = _real_batch(dataset, 4)
     images = discriminator.prepare_reals(reals)
-    assert isinstance(images, list) and images[-1].shape[0] == 4
+    _check_scales(images, "prepare_reals", 4)
     labels = labels if discriminator.num_classes else None
     scores = discriminator(images, labels)
     assert scores.shape == (4,), f"scores must have shape [N], got {tuple(scores.shape)}"
+    _assert_finite_float(scores, "discriminator scores")
     scores_again, features = discriminator(images, labels, features=True)
     assert isinstance(features, list) and features and all(f.shape[0] == 4 for f in features)
     (scores_again.square().mean() + sum(f.square().mean() for f in features)).backward()
@@ -248,6 +389,54 @@ def check_discriminator(discriminator: Discriminator, dataset: Dataset) -> None:
         discriminator(discriminator.prepare_reals(reals), labels).square().mean().backward()
     discriminator.set_stage(Stage(reals.shape[-1], 1.0) if reals.dim() == 4 else Stage(1, 1.0))
     _assert_every_parameter_has_gradient(discriminator, "discriminator")
+    images = discriminator.prepare_reals(reals)
+    if labels is not None and discriminator.num_classes > 1:
+        with torch.no_grad():
+            same, other = discriminator(images, labels), discriminator(images, (labels + 1) % discriminator.num_classes)
+        assert not torch.allclose(same, other), "a conditional discriminator (num_classes > 0) must use its labels: all gave one score"
+    with _checking(f"the discriminator under torch.autocast('cpu', dtype={AUTOCAST_DTYPE})"), _autocast(AUTOCAST_DTYPE):
+        scores = discriminator(images, labels)
+        assert scores.shape == (4,), f"under autocast scores must have shape [N], got {tuple(scores.shape)}"
+        _assert_finite_float(scores, "discriminator scores under autocast")
+        objective = scores.float().square().mean()
+    objective.backward()
+    _assert_finite_gradients(discriminator, "discriminator under autocast")
+
+
+class _LabelledView(Dataset):
+    """A dataset's samples with ``num_classes`` labels, so that a conditional
+    network can be checked on data that has none."""
+
+    def __init__(self, dataset: Dataset, num_classes: int) -> None:
+        self.dataset = dataset
+        self.context = attrs.evolve(dataset.context, num_classes=num_classes)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        images, _ = self.dataset.__getitems__(indices)
+        return images, torch.tensor(indices, dtype=torch.int64) % self.context.num_classes
+
+
+def _has_bool_option(options: type, name: str) -> bool:
+    return any(field.name == name and isinstance(field.default, bool) for field in attrs.fields(options))
+
+
+def check_conditional_network(component: Component, folder: Path, dataset: Dataset) -> None:
+    """Build a generator or discriminator for labelled data and check it again
+    with labels. A network whose options have a boolean ``conditional`` is
+    built with it on; one that stays unconditional (``num_classes == 0``)
+    ignores labels and is not checked again."""
+    labelled = dataset if dataset.context.num_classes > 1 else _LabelledView(dataset, CONDITIONAL_CLASSES)
+    table = example_options(component, folder)
+    if "conditional" not in table and _has_bool_option(component.options, "conditional"):
+        table["conditional"] = True
+    what = f"{component.kind} {component.name} built for data with {labelled.context.num_classes} classes ({table or 'defaults'})"
+    with _checking(what):
+        network = component.factory(structure_options(table, component.options), labelled.context)
+        if network.num_classes:
+            (check_generator if component.kind == "generator" else check_discriminator)(network, labelled)
 
 
 def _growth_stages(reals: torch.Tensor) -> list[Stage]:
@@ -257,6 +446,56 @@ def _growth_stages(reals: torch.Tensor) -> list[Stage]:
         return []
     resolutions = [4 * 2**k for k in range(int(math.log2(reals.shape[-1] // 4)) + 1)] if reals.shape[-1] >= 4 else []
     return [Stage(resolution, 0.5) for resolution in resolutions]
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Tiny networks gain nothing from threads, and on a busy machine every
+    parallel op waits milliseconds for a core: 50x slower than one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _tiny_networks(scales: int, num_classes: int) -> tuple[TinyPyramidGenerator, TinyPyramidDiscriminator]:
+    context, options = BuildContext(resolution=8, num_classes=num_classes), TinyPyramidOptions(scales=scales)
+    return TinyPyramidGenerator(options, context), TinyPyramidDiscriminator(options, context)
+
+
+def _tiny_reals(discriminator: nn.Module) -> ImageList:
+    return discriminator.prepare_reals(torch.rand(4, 3, 8, 8) * 2 - 1)
+
+
+def _evaluate(discriminator: nn.Module, images: ImageList, labels: torch.Tensor | None, features: bool) -> DOutput:
+    # as the loop hands a discriminator's output to losses and regularizers: float32 scores of shape [N]
+    result = discriminator(images, labels if discriminator.num_classes else None, features=features)
+    if features:
+        scores, feats = result
+        return DOutput(scores.reshape(-1).float(), [f.float() for f in feats])
+    return DOutput(result.reshape(-1).float())
+
+
+def _setting(scales: int, num_classes: int = 0, dtype: torch.dtype | None = None) -> str:
+    parts = [f"{scales} scale{'s' if scales > 1 else ''}"]
+    if num_classes:
+        parts.append(f"conditional networks ({num_classes} classes)")
+    if dtype is not None:
+        parts.append(f"torch.autocast('cpu', dtype={dtype})")
+    return ", ".join(parts)
+
+
+#: (scales, classes, autocast) settings losses and regularizers are checked in.
+SETTINGS: tuple[tuple[int, int, torch.dtype | None], ...] = (
+    (1, 0, None),
+    (2, 0, None),
+    (3, 0, None),
+    (2, CONDITIONAL_CLASSES, None),
+    (1, 0, AUTOCAST_DTYPE),
+    (3, CONDITIONAL_CLASSES, AUTOCAST_DTYPE),
+)
 
 
 def check_loss(loss: Loss) -> None:
@@ -269,6 +508,41 @@ def check_loss(loss: Loss) -> None:
         assert value.dim() == 0 and torch.isfinite(value)
     (g_grad,) = torch.autograd.grad(g_loss, fake.scores if not loss.needs_features else fake.features[0], allow_unused=True)
     assert g_grad is not None and g_grad.abs().sum() > 0, "the generator loss must depend on the fake output"
+    for scales, num_classes, dtype in SETTINGS:
+        with _checking(f"the loss with {_setting(scales, num_classes, dtype)}"):
+            check_loss_with_networks(loss, scales=scales, num_classes=num_classes, dtype=dtype)
+
+
+@_one_thread()
+def check_loss_with_networks(loss: Loss, *, scales: int = 1, num_classes: int = 0, dtype: torch.dtype | None = None) -> None:
+    """Both phases as the loop runs them, between tiny networks that exchange
+    ``scales`` images; a feature loss gets one feature per scale, of several
+    shapes."""
+    torch.manual_seed(0)
+    generator, discriminator = _tiny_networks(scales, num_classes)
+    reals, features = _tiny_reals(discriminator), loss.needs_features
+    labels = torch.arange(4) % num_classes if num_classes else None
+    z = generator.sample_latents(4)
+    with torch.no_grad(), _autocast(dtype):
+        fakes = [image.detach() for image in generator(z, labels)]
+    with _autocast(dtype):
+        real_out, fake_out = _evaluate(discriminator, reals, labels, features), _evaluate(discriminator, fakes, labels, features)
+        d_loss = loss.discriminator_loss(real_out, fake_out)
+    _assert_finite_scalar(d_loss, "discriminator_loss")
+    d_loss.backward()
+    _assert_some_gradient(discriminator, "discriminator_loss must depend on the discriminator's output")
+    _assert_finite_gradients(discriminator, "discriminator_loss")
+    with _autocast(dtype):
+        fake_out = _evaluate(discriminator, generator(z, labels), labels, features)
+        real_out = None
+        if loss.needs_reals_in_generator_phase:
+            with torch.no_grad():
+                real_out = _evaluate(discriminator, reals, labels, features)
+        g_loss = loss.generator_loss(fake_out, real_out)
+    _assert_finite_scalar(g_loss, "generator_loss")
+    g_loss.backward()
+    _assert_some_gradient(generator, "generator_loss must depend on the fake output")
+    _assert_finite_gradients(generator, "generator_loss")
 
 
 def check_scheduler(scheduler: Scheduler) -> None:
@@ -293,24 +567,126 @@ def check_dataset(dataset: Dataset) -> None:
         floats = to_float_images(images)
         assert floats.min() >= -1 and floats.max() <= 1
     picture = dataset.picture([to_float_images(images)])
-    assert picture.dim() == 3 and picture.shape[0] == 3 and 0 <= picture.min() and picture.max() <= 1, "Dataset.picture returns an RGB image in [0, 1]"
+    assert picture.dim() == 3 and picture.shape[0] == 3 and 0 <= picture.min() and picture.max() <= 1, (
+        "Dataset.picture returns an RGB image in [0, 1]"
+    )
     if dataset.context.num_classes:
         assert 0 <= labels.min() and labels.max() < dataset.context.num_classes
 
 
-def check_regularizer(regularizer: Regularizer, folder: Path) -> None:
+@contextlib.contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    # the loop's G phase: D passes gradients to the fakes but keeps none itself
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def _penalty(
+    regularizer: Regularizer,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    reals: ImageList,
+    labels: torch.Tensor | None,
+    step: int,
+    dtype: torch.dtype | None,
+) -> torch.Tensor | None:
+    """``regularizer``'s term in its phase, with the context the loop builds."""
+    z = generator.sample_latents(reals[-1].shape[0])
+    if regularizer.phase == "D":
+        with torch.no_grad(), _autocast(dtype):
+            fakes = [image.detach() for image in generator(z, labels)]
+        with _autocast(dtype):
+            real_out, fake_out = _evaluate(discriminator, reals, labels, False), _evaluate(discriminator, fakes, labels, False)
+            return regularizer.penalty(PenaltyContext(discriminator, generator, reals, fakes, labels, labels, real_out, fake_out, step))
+    with _frozen(discriminator), _autocast(dtype):
+        fakes = generator(z, labels)
+        fake_out = _evaluate(discriminator, fakes, labels, False)
+        return regularizer.penalty(PenaltyContext(discriminator, generator, reals, fakes, labels, labels, None, fake_out, step))
+
+
+@_one_thread()
+def check_regularizer(
+    regularizer: Regularizer, folder: Path, *, scales: int = 1, num_classes: int = 0, dtype: torch.dtype | None = None, steps: int = 4
+) -> None:
+    """Wrap tiny networks that exchange ``scales`` images and run ``steps``
+    steps of the regularizer's phase: every term it returns is a finite scalar
+    whose gradients are finite, and its ``after_step`` leaves finite weights."""
     assert isinstance(regularizer, Regularizer)
-    context = BuildContext(resolution=8)
-    generator = TinyGenerator(TinyOptions(), context)
-    discriminator = regularizer.wrap(TinyDiscriminator(TinyOptions(), context), "discriminator")
-    assert isinstance(discriminator, nn.Module)
-    reals = [torch.rand(4, 3, 8, 8) * 2 - 1]
-    fakes = [f.detach() for f in generator(generator.sample_latents(4))]
-    real_out, fake_out = DOutput(discriminator(reals)), DOutput(discriminator(fakes))
-    for step in range(4):
-        term = regularizer.penalty(PenaltyContext(discriminator, generator, reals, fakes, None, None, real_out, fake_out, step))
-        assert term is None or (term.dim() == 0 and torch.isfinite(term))
-    regularizer.after_step(discriminator, "discriminator")
+    torch.manual_seed(0)
+    generator, discriminator = _tiny_networks(scales, num_classes)
+    generator, discriminator = regularizer.wrap(generator, "generator"), regularizer.wrap(discriminator, "discriminator")
+    assert isinstance(generator, nn.Module) and isinstance(discriminator, nn.Module), "Regularizer.wrap returns the module or a wrapper"
+    reals = _tiny_reals(discriminator)
+    labels = torch.arange(4) % num_classes if num_classes else None
+    network = discriminator if regularizer.phase == "D" else generator
+    for step in range(steps):
+        term = _penalty(regularizer, generator, discriminator, reals, labels, step, dtype)
+        if term is not None:
+            _assert_finite_scalar(term, f"penalty at step {step}")
+            if term.requires_grad:
+                network.zero_grad(set_to_none=True)
+                term.backward()
+                _assert_finite_gradients(network, f"penalty at step {step}")
+        regularizer.after_step(discriminator, "discriminator")  # the loop calls it after each network's step
+        regularizer.after_step(generator, "generator")
+    for module, what in ((generator, "generator"), (discriminator, "discriminator")):
+        assert all(torch.isfinite(p).all() for p in module.parameters()), f"a {what} weight became NaN or infinite"
+
+
+#: Option names of a lazy regularizer's interval (Karras et al. 2020, §3.1).
+LAZY_OPTIONS = ("interval", "every")
+
+
+def lazy_option(component: Component) -> str | None:
+    """The name of a regularizer's lazy interval option, if it has one."""
+    for field in attrs.fields(component.options):
+        if field.name in LAZY_OPTIONS and isinstance(field.default, int) and not isinstance(field.default, bool):
+            return field.name
+    return None
+
+
+@_one_thread()
+def _lazy_terms(component: Component, folder: Path, option: str, interval: int, steps: int) -> list[float | None]:
+    regularizer = component.factory(structure_options({**example_options(component, folder), option: interval}, component.options))
+    torch.manual_seed(0)
+    generator, discriminator = _tiny_networks(1, 0)
+    generator, discriminator = regularizer.wrap(generator, "generator"), regularizer.wrap(discriminator, "discriminator")
+    reals = _tiny_reals(discriminator)
+    terms: list[float | None] = []
+    for step in range(steps):
+        torch.manual_seed(1 + step)  # a penalty that samples (interpolates, noise) draws the same at every interval
+        term = _penalty(regularizer, generator, discriminator, reals, None, step, None)
+        if term is not None:
+            _assert_finite_scalar(term, f"penalty with {option} = {interval} at step {step}")
+        terms.append(None if term is None else term.item())
+    return terms
+
+
+def check_lazy_regularizer(component: Component, folder: Path, option: str, interval: int = 3) -> None:
+    """With ``option = k`` a lazy regularizer returns its term on one step in
+    every k, scaled by k so that its mean per step is unchanged, and ``None``
+    on the steps it skips (Karras et al. 2020, §3.1)."""
+    steps = 2 * interval
+    every, lazy = _lazy_terms(component, folder, option, 1, steps), _lazy_terms(component, folder, option, interval, steps)
+    what = f"regularizer {component.name}"
+    skipped = [step for step, term in enumerate(every) if term is None]
+    assert not skipped, f"{what}: with {option} = 1 the penalty must apply on every step; it returned None on steps {skipped}"
+    active = [step for step, term in enumerate(lazy) if term is not None]
+    assert len(active) == 2 and active[1] - active[0] == interval, (
+        f"{what}: with {option} = {interval} the penalty must return a term on one step in every {interval} and None on the others;"
+        f" it returned terms on steps {active} of 0..{steps - 1}"
+    )
+    for step in active:
+        assert math.isclose(lazy[step], interval * every[step], rel_tol=1e-3, abs_tol=1e-6), (  # type: ignore[arg-type, operator]
+            f"{what}: with {option} = {interval} the term at step {step} is {lazy[step]:.6g}, expected {interval} x {every[step]:.6g}:"
+            " a lazy term is scaled by its interval, so that its mean per step does not change"
+        )
 
 
 def check_component(component: Component, folder: Path, registry: Registry | None = None) -> None:
@@ -321,6 +697,8 @@ def check_component(component: Component, folder: Path, registry: Registry | Non
         dataset = _dataset_for(component, registry, folder)
         network = build_example(component, folder, dataset.context)
         (check_generator if kind == "generator" else check_discriminator)(network, dataset)
+        if not network.num_classes:  # else it was checked with labels just now
+            check_conditional_network(component, folder, dataset)
     elif kind == "optimizer":
         layer = nn.Linear(3, 1)
         before = layer.weight.detach().clone()
@@ -329,11 +707,29 @@ def check_component(component: Component, folder: Path, registry: Registry | Non
         optimizer.step()
         assert not torch.equal(before, layer.weight), "one optimizer step must move the weights"
     elif kind == "regularizer":
-        check_regularizer(build_example(component, folder), folder)
+        for scales, num_classes, dtype in SETTINGS:
+            with _checking(f"the regularizer with {_setting(scales, num_classes, dtype)}"):
+                check_regularizer(build_example(component, folder), folder, scales=scales, num_classes=num_classes, dtype=dtype)
+        option = lazy_option(component)
+        if option is not None:
+            check_lazy_regularizer(component, folder, option)
     elif kind == "metric":
         assert isinstance(build_example(component, folder), Metric)  # it is evaluated by check_training_step
+    elif kind == "logger":
+        check_logger(build_example(component, folder), folder)
     else:
         {"loss": check_loss, "scheduler": check_scheduler, "dataset": check_dataset}[kind](build_example(component, folder))
+
+
+def check_logger(logger: Logger, folder: Path) -> None:
+    """A logger takes a record with nested learning rates and metrics, and a
+    picture, between open and close."""
+    assert isinstance(logger, Logger), f"a logger must subclass gankit.Logger, got {type(logger).__name__}"
+    logger.open(folder, {"name": "contract", "train": {"kimg": 0.008}}, resumed=False)
+    record = {"tick": 1, "kimg": 0.004, "loss/D": 0.5, "lr": {"generator": 1e-3}, "metrics": {"fid": {"fid": 1.5, "protocol": "contract"}}}
+    logger.log(record)
+    logger.log_picture("samples", torch.rand(3, 8, 8), 0.004)
+    logger.close()
 
 
 def _partner(component: Component, registry: Registry, kind: str) -> Component | None:
@@ -352,7 +748,7 @@ def training_recipe(component: Component, folder: Path, registry: Registry | Non
         "discriminator": {"type": tiny},
         "loss": {"type": tiny},
         "data": _data_for(component, registry),
-        "train": {"kimg": 0.008, "batch_size": 4, "tick_kimg": 0.004, "device": "cpu", "samples": 4, "tensorboard": False, "ema_rampup": 0.0},
+        "train": {"kimg": 0.008, "batch_size": 4, "tick_kimg": 0.004, "device": "cpu", "samples": 4, "ema_rampup": 0.0},
     }
     own = {"type": component.qualified_name, **example_options(component, folder)}
     if component.kind in ("generator", "discriminator"):
@@ -365,8 +761,8 @@ def training_recipe(component: Component, folder: Path, registry: Registry | Non
         table["data"] = own
     elif component.kind == "optimizer":
         table["optimizers"] = {"generator": own, "discriminator": own}
-    elif component.kind in ("regularizer", "metric"):
-        table[f"{component.kind}s"] = {"under_test": own}
+    elif KINDS[component.kind].named:
+        table[KINDS[component.kind].recipe_key] = {"under_test": own}
     else:
         table[component.kind] = own
     return tomli_w.dumps(table)
@@ -375,13 +771,18 @@ def training_recipe(component: Component, folder: Path, registry: Registry | Non
 def check_training_step(component: Component, folder: Path, registry: Registry | None = None) -> dict[str, Any]:
     """Train a few steps through gankit's loop on the CPU: no NaN, and the
     weights move."""
-    from gankit.loop import Trainer
+    from gankit.runs import Run
 
     registry = registry or testing_registry()
     recipe = recipe_from_text(training_recipe(component, folder, registry), f"contract recipe for {component.qualified_name}", registry)
-    trainer = Trainer(recipe, None, show_progress=False)
+    if component.kind == "logger":  # loggers are opened by runs that have a folder
+        run = Run.start(recipe, run_dir=folder / "contract-run", registry=registry, progress="none")
+    else:
+        run = Run.in_memory(recipe, registry=registry, progress="none")
+    trainer = run.trainer
+    assert trainer is not None
     before = [p.detach().clone() for p in trainer.G.parameters()]
-    record = trainer.train()
+    record = run.train()
     losses = {key: value for key, value in record.items() if key.startswith(("loss/", "reg/"))}
     assert losses and all(math.isfinite(value) for value in losses.values()), f"non-finite losses: {losses}"
     for network in (trainer.G, trainer.D, trainer.G_ema):
@@ -392,27 +793,117 @@ def check_training_step(component: Component, folder: Path, registry: Registry |
     return record
 
 
+def _canonical(name: str) -> str:
+    # PEP 503: "gankit_wgan", "Gankit.WGAN" and "gankit-wgan" name one distribution
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _suite_components(dist: str | None, registry: Registry) -> list[Component]:
+    key = None if dist is None else _canonical(dist)
+    return [c for c in registry.components() if c.dist != TESTING_DIST and (key is None or _canonical(c.dist) == key)]
+
+
+def _name_hint(dist: str) -> str:
+    """Which installed distribution a name that is none probably meant."""
+    entry_points = [ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.dist]
+    plugin_dists = {_canonical(ep.dist.name): ep.dist.name for ep in entry_points}
+    owners = sorted({ep.dist.name for ep in entry_points if _canonical(ep.name) == _canonical(dist)})
+    if owners:
+        return f"; {dist!r} is the entry point of {' and '.join(owners)}, and contract_suite takes the distribution's name: {owners[0]!r}"
+    # a high cutoff: every plugin's name shares "gankit-", and a wrong guess misleads more than none
+    near = difflib.get_close_matches(_canonical(dist), plugin_dists, n=3, cutoff=0.85)
+    if near:
+        return f"; did you mean {' or '.join(repr(plugin_dists[name]) for name in near)}?"
+    every = {_canonical(name): name for d in importlib.metadata.distributions() if (name := d.metadata["Name"])}
+    near = difflib.get_close_matches(_canonical(dist), every, n=3, cutoff=0.85)
+    return f"; did you mean {' or '.join(repr(every[name]) for name in near)}?" if near else ""
+
+
+def _not_loaded_reason(names: set[str]) -> str:
+    def listed(variable: str) -> set[str]:
+        return {part.strip() for part in os.environ.get(variable, "").split(",") if part.strip()}
+
+    if names & listed(BLOCK_ENV):
+        return f"{BLOCK_ENV}={os.environ[BLOCK_ENV]} blocks it"
+    if listed(ONLY_ENV) and not names & listed(ONLY_ENV):
+        return f"{ONLY_ENV}={os.environ[ONLY_ENV]} leaves it out"
+    return "the registry was loaded before it was installed, or not from entry points"
+
+
+def distribution_problem(dist: str | None, registry: Registry) -> str | None:
+    """Why the contract suite cannot check ``dist``: it is not installed, has
+    no ``gankit`` entry point, failed to import or registered nothing. With
+    ``dist=None`` (every installed component): the plugins that failed to
+    import. ``None`` when there is nothing wrong."""
+    if dist is None:
+        failed = [f"{plugin.dist} failed to import: {plugin.error}" for plugin in registry.plugins if plugin.error]
+        if failed:
+            return "; ".join(failed)
+        return None if _suite_components(None, registry) else "no gankit components are installed (pip install -e gankit first)"
+    key = _canonical(dist)
+    failed = [plugin for plugin in registry.plugins if plugin.error and _canonical(plugin.dist) == key]
+    if failed:
+        return "; ".join(f"{dist} failed to import: {plugin.error} (entry point {plugin.entry_point!r})" for plugin in failed)
+    if _suite_components(dist, registry):
+        return None
+    # importlib.metadata tells the cases apart: the registry only sees what has a gankit entry point
+    try:
+        distribution = importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return f"{dist} is not installed (no distribution of that name in this environment; pip install -e it first){_name_hint(dist)}"
+    entry_points = [ep for ep in distribution.entry_points if ep.group == ENTRY_POINT_GROUP]
+    if not entry_points:
+        groups = sorted({ep.group for ep in distribution.entry_points})
+        found = f"; it has entry points only in {', '.join(repr(group) for group in groups)}" if groups else ""
+        return (
+            f"{dist} is installed but has no `gankit` entry point{found}"
+            " (declare one under [project.entry-points.gankit] in its pyproject.toml and reinstall it)"
+        )
+    loaded = [plugin.entry_point for plugin in registry.plugins if _canonical(plugin.dist) == key]
+    if loaded:
+        return (
+            f"{dist} registered no components (its entry point {', '.join(map(repr, loaded))} loaded, but added nothing:"
+            " does it define `register_components` decorated with @gankit.hookimpl, and call registry.add?)"
+        )
+    names = {distribution.metadata["Name"], dist, *(ep.name for ep in entry_points)}
+    return f"{dist} is installed with a `gankit` entry point but was not loaded: {_not_loaded_reason(names)}"
+
+
 def contract_suite(dist: str | None = None, registry: Registry | None = None) -> type:
     """A pytest test class parametrized over the components registered by
-    ``dist`` (every installed component when ``None``)."""
+    ``dist`` (every installed component when ``None``).
+
+    Its ``test_registers_components`` fails with the reason when ``dist`` is
+    not installed, has no ``gankit`` entry point, failed to import or
+    registered nothing, where an empty parametrization would be reported as
+    skipped and a broken plugin's CI would pass. Failing a test rather than
+    raising here keeps the rest of the session running and gives pytest's
+    summary one line that says what is wrong."""
     registry = registry or testing_registry()
-    components = [c for c in registry.components() if c.dist != TESTING_DIST and (dist is None or c.dist == dist)]
+    problem = distribution_problem(dist, registry)
+    components = _suite_components(dist, registry)
     ids = [f"{c.kind}-{c.name}" for c in components]
     parametrize = pytest.mark.parametrize("component", components, ids=ids)
 
     class ContractSuite:
-        @parametrize
-        def test_options_round_trip_through_toml(self, component: Component, tmp_path: Path) -> None:
-            check_options_round_trip(component, tmp_path)
+        def test_registers_components(self) -> None:
+            if problem is not None:
+                pytest.fail(problem, pytrace=False)
 
-        @parametrize
-        def test_keeps_its_contract(self, component: Component, tmp_path: Path) -> None:
-            torch.manual_seed(0)
-            check_component(component, tmp_path, registry)
+        if components:  # an empty parametrization would add "skipped" lines next to the failure
 
-        @parametrize
-        def test_short_training_on_cpu(self, component: Component, tmp_path: Path) -> None:
-            check_training_step(component, tmp_path, registry)
+            @parametrize
+            def test_options_round_trip_through_toml(self, component: Component, tmp_path: Path) -> None:
+                check_options_round_trip(component, tmp_path)
+
+            @parametrize
+            def test_keeps_its_contract(self, component: Component, tmp_path: Path) -> None:
+                torch.manual_seed(0)
+                check_component(component, tmp_path, registry)
+
+            @parametrize
+            def test_short_training_on_cpu(self, component: Component, tmp_path: Path) -> None:
+                check_training_step(component, tmp_path, registry)
 
     ContractSuite.__name__ = ContractSuite.__qualname__ = f"ContractSuite[{dist or 'all'}]"
     return ContractSuite

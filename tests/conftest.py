@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-
 # A plugin a third party might ship: tiny networks and a loss, registered
 # through an entry point like any other.
 GOOD_PLUGIN = """

@@ -65,3 +65,19 @@ def test_console_script_runs_as_a_module():
 def test_run_needs_a_recipe_or_resume(capsys):
     assert main(["run"]) == 2
     assert "give a recipe" in capsys.readouterr().err
+
+
+def test_show_train_lists_the_train_table():
+    out = subprocess.run(
+        [sys.executable, "-m", "gankit.cli", "show", "train"], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.startswith("train") and "kimg: float = 100.0" in out and "batch_size: int = 64" in out
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gankit.cli", "show", "train"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    process.stdout.close()  # like `| head -0`: gone before anything is written
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 1 and "Traceback" not in err and "Error" not in err, err

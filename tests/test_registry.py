@@ -6,21 +6,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-import attrs
 import pytest
+from tiny_recipes import TOY_RECIPE
 
+import gankit.registry
+from gankit.cli import main
 from gankit.errors import UserError
+from gankit.recipe import recipe_from_text
 from gankit.registry import BLOCK_ENV, ONLY_ENV, Registry
 from gankit.testing import TinyGenerator, TinyOptions
-
-from tiny_recipes import TOY_RECIPE
 
 
 def _registry_from(site: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     """Load only the distributions in ``site`` (the plugin modules import from it)."""
     monkeypatch.syspath_prepend(str(site))
     registry = Registry()
-    registry.load_entry_points(ep for dist in importlib.metadata.distributions(path=[str(site)]) for ep in dist.entry_points if ep.group == "gankit")
+    registry.load_entry_points(
+        ep for dist in importlib.metadata.distributions(path=[str(site)]) for ep in dist.entry_points if ep.group == "gankit"
+    )
     return registry
 
 
@@ -122,7 +125,9 @@ def test_a_plugin_that_fails_half_way_leaves_nothing_behind():
 
 def _cli(args: list[str], site: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]), **env}
-    return subprocess.run([sys.executable, "-m", "gankit.cli", *args], capture_output=True, text=True, cwd=cwd, env=environment, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gankit.cli", *args], capture_output=True, text=True, cwd=cwd, env=environment, timeout=300
+    )
 
 
 def test_broken_plugin_is_reported_and_does_not_stop_a_run(plugin_site: Path, tmp_path: Path):
@@ -136,3 +141,51 @@ def test_broken_plugin_is_reported_and_does_not_stop_a_run(plugin_site: Path, tm
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     assert (tmp_path / "out" / "log.jsonl").is_file()
+
+
+def test_a_third_party_clash_never_breaks_a_recipe_using_the_first_party_name(
+    plugin_site: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.syspath_prepend(str(plugin_site))
+    registry = Registry()
+    registry.load_entry_points()  # the installed gankit-dcgan, and the toy networks the recipe trains
+    # Not a fake distribution: importing conftest's helper breaks when a plugin's conftest was loaded first.
+    registry.register_plugin(_plugin_adding("loss", "hinge"), "gankit-x")
+    recipe = recipe_from_text(TOY_RECIPE.replace('type = "toyloss"', 'type = "hinge"'), "recipe.toml", registry)
+    assert recipe.loss.component.dist == "gankit-dcgan"
+    assert registry.get("loss", "gankit-x:hinge").dist == "gankit-x"
+    assert [len(group) for group in registry.clashes()] == [2]
+
+    monkeypatch.setattr(gankit.registry, "_default", registry)
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: loss 'hinge' is registered by gankit-dcgan and gankit-x; 'hinge' stays gankit-dcgan's" in out
+    assert "the other must be written gankit-x:hinge" in out
+    assert main(["list", "loss"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("hinge ") and line.endswith("[gankit-dcgan]") for line in lines)
+    assert any(line.startswith("gankit-x:hinge ") and line.endswith("[gankit-x]") for line in lines)
+
+
+def test_a_name_only_third_parties_share_stays_ambiguous_even_beside_a_first_party_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    registry = Registry()
+    for dist in ("gankit-x", "other-y"):
+        registry.register_plugin(_plugin_adding("loss", "fresh"), dist)
+    with pytest.raises(UserError) as error:
+        registry.get("loss", "fresh")
+    assert "'gankit-x:fresh' or 'other-y:fresh'" in error.value.message
+    for dist in ("gankit-dcgan", "gankit-x", "other-y"):
+        registry.register_plugin(_plugin_adding("loss", "shared"), dist)
+    assert registry.get("loss", "shared").dist == "gankit-dcgan"
+    for dist in ("gankit-dcgan", "gankit-wgan"):  # two first-party ones: neither can win
+        registry.register_plugin(_plugin_adding("generator", "twin"), dist)
+    with pytest.raises(UserError):
+        registry.get("generator", "twin")
+
+    monkeypatch.setattr(gankit.registry, "_default", registry)
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: loss 'fresh' is registered by gankit-x and other-y; no one keeps the short name" in out
+    assert "'shared' stays gankit-dcgan's, the others must be written gankit-x:shared, other-y:shared" in out

@@ -32,7 +32,8 @@ batch_size = 8
 tick_kimg = 0.016
 device = "cpu"
 samples = 16
-tensorboard = false
+
+[loggers.jsonl]
 """
 
 

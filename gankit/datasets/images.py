@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from gankit.contracts import BuildContext, Dataset
-from gankit.errors import UserError
 from gankit.datasets.mirror import gather_mirrored
+from gankit.errors import UserError
 from gankit.options import help_text, non_negative, one_of, positive, power_of_two
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -36,7 +36,9 @@ class ImagesOptions:
         )
     )
     resolution: int = attrs.field(
-        default=64, validator=power_of_two(4), metadata=help_text("images are resized so their short side is this, then centre-cropped square")
+        default=64,
+        validator=power_of_two(4),
+        metadata=help_text("images are resized so their short side is this, then centre-cropped square"),
     )
     labels: bool = attrs.field(
         default=False,
@@ -50,12 +52,18 @@ class ImagesOptions:
         validator=one_of(("auto", "yes", "no")),
         metadata=help_text("decode every image once into memory: yes, no, or auto (when they fit in memory_limit_gb)"),
     )
-    memory_limit_gb: float = attrs.field(default=4.0, validator=positive(), metadata=help_text("the most GiB of decoded images in_memory = auto keeps"))
+    memory_limit_gb: float = attrs.field(
+        default=4.0, validator=positive(), metadata=help_text("the most GiB of decoded images in_memory = auto keeps")
+    )
     workers: int = attrs.field(
-        default=2, validator=non_negative(), metadata=help_text("processes decoding images when they are not in memory (0: the training process)")
+        default=2,
+        validator=non_negative(),
+        metadata=help_text("processes decoding images when they are not in memory (0: the training process)"),
     )
     max_images: int | None = attrs.field(
-        default=None, validator=positive(), metadata=help_text("use only N images, evenly spaced through the files in name order, for quick runs")
+        default=None,
+        validator=positive(),
+        metadata=help_text("use only N images, evenly spaced through the files in name order, for quick runs"),
     )
 
 
@@ -99,7 +107,9 @@ class ImageFiles(torch.utils.data.Dataset):
     uint8 [3, R, R]. Picklable: a zip is opened once in each process that
     reads it, as a ZipFile shares its file position with forked copies."""
 
-    def __init__(self, archive: Path | None, root: Path, names: list[str], labels: torch.Tensor, classes: list[str], resolution: int) -> None:
+    def __init__(
+        self, archive: Path | None, root: Path, names: list[str], labels: torch.Tensor, classes: list[str], resolution: int
+    ) -> None:
         self.archive = archive  # the zip, or None for a folder
         self.root = root  # a folder, or the folder inside the zip names are relative to
         self.names = names

@@ -33,7 +33,9 @@ class ShapesOptions:
     labelled by kind (circle, square, triangle, ring, cross, star)."""
 
     resolution: int = attrs.field(default=32, validator=power_of_two(8), metadata=help_text("image size in pixels, a power of two >= 8"))
-    size: int = attrs.field(default=10000, validator=positive(), metadata=help_text("number of distinct images (generated in memory by prepare)"))
+    size: int = attrs.field(
+        default=10000, validator=positive(), metadata=help_text("number of distinct images (generated in memory by prepare)")
+    )
     seed: int = attrs.field(default=0, validator=non_negative(), metadata=help_text("seeds the images; image i depends only on (seed, i)"))
     hflip: bool = attrs.field(
         default=False, metadata=help_text("add horizontal mirror images: the dataset doubles, index size + i being image i flipped")

@@ -14,9 +14,11 @@ from gankit.metrics.components import (
     protocol,
 )
 from gankit.metrics.features import Features, dataset_features, generator_features
-from gankit.metrics.inception import FeatureExtractor, find_extractor, load_extractor, save_stand_in_extractor
+from gankit.metrics.inception import RESIZE_FILTERS, FeatureExtractor, find_extractor, load_extractor, save_stand_in_extractor
+from gankit.metrics.scores import frechet_distance, kernel_distance, mean_and_covariance, precision_recall
 
 __all__ = [
+    "RESIZE_FILTERS",
     "FIDOptions",
     "FeatureExtractor",
     "FeatureMetric",
@@ -29,8 +31,12 @@ __all__ = [
     "PrecisionRecallOptions",
     "dataset_features",
     "find_extractor",
+    "frechet_distance",
     "generator_features",
+    "kernel_distance",
     "load_extractor",
+    "mean_and_covariance",
+    "precision_recall",
     "protocol",
     "save_stand_in_extractor",
 ]

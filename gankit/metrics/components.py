@@ -43,7 +43,8 @@ class FeatureOptions:
         metadata=help_text("filter to 299x299: tf1_bilinear (the TF reference, StyleGAN2-ADA, torch-fidelity) or pil_bicubic (clean-fid)"),
     )
     cache: bool = attrs.field(
-        default=True, metadata=help_text("keep the real images' features for later evaluations, in $GANKIT_CACHE_DIR (default ~/.cache/gankit)")
+        default=True,
+        metadata=help_text("keep the real images' features for later evaluations, in $GANKIT_CACHE_DIR (default ~/.cache/gankit)"),
     )
 
 
@@ -63,6 +64,7 @@ class FeatureMetric(Metric):
     """A score of the Inception features of real and generated images."""
 
     options: FeatureOptions
+    scores_image_sets = True
 
     def __init__(self, options: FeatureOptions) -> None:
         self.options = options
@@ -76,19 +78,39 @@ class FeatureMetric(Metric):
 
     def real_features(self, dataset: Dataset, extractor: FeatureExtractor, batch_size: int, device: torch.device) -> Features:
         """The data's features, kept between evaluations of one training."""
-        key = (id(dataset), extractor.sha256)
+        key = (id(dataset), extractor.sha256, extractor.resize, self.options.n_real)
         if self._reference is None or self._reference[0] != key:
             features = dataset_features(dataset, extractor, self.options.n_real, batch_size, device, cache=self.options.cache)
             self._reference = (key, features)
         return self._reference[1]
 
+    def fake_features(self, ctx: MetricContext, extractor: FeatureExtractor) -> Features:
+        """Features of ``n_fake`` generated images (or of the images in
+        ``ctx.fakes``, up to ``n_fake``), made once for every metric of the
+        evaluation that reads the same."""
+        key = ("fake features", extractor.sha256, extractor.resize, self.options.n_fake, ctx.seed, ctx.batch_size)
+        if key not in ctx.shared:
+            if ctx.fakes is not None:
+                n = min(self.options.n_fake, len(ctx.fakes))
+                ctx.shared[key] = dataset_features(
+                    ctx.fakes, extractor, n, ctx.batch_size, ctx.device, self.options.cache, what="compared images"
+                )
+            else:
+                assert ctx.generator is not None
+                ctx.shared[key] = generator_features(ctx.generator, extractor, self.options.n_fake, ctx.batch_size, ctx.device, ctx.seed)
+        return ctx.shared[key]
+
     def evaluate(self, ctx: MetricContext) -> Scores:
         extractor = self.extractor()
-        real = self.real_features(ctx.dataset, extractor, ctx.batch_size, ctx.device)
-        fake = generator_features(ctx.generator, extractor, self.options.n_fake, ctx.batch_size, ctx.device, ctx.seed)
-        return self.scores(real, fake, extractor, ctx.dataset.context.resolution, ctx.seed, ctx.device)
+        key = ("real features", id(ctx.dataset), extractor.sha256, extractor.resize, self.options.n_real)
+        if key not in ctx.shared:
+            ctx.shared[key] = self.real_features(ctx.dataset, extractor, ctx.batch_size, ctx.device)
+        fake = self.fake_features(ctx, extractor)
+        return self.scores(ctx.shared[key], fake, extractor, ctx.dataset.context.resolution, ctx.seed, ctx.device)
 
-    def scores(self, real: Features, fake: Features, extractor: FeatureExtractor, resolution: int, seed: int, device: torch.device) -> Scores:
+    def scores(
+        self, real: Features, fake: Features, extractor: FeatureExtractor, resolution: int, seed: int, device: torch.device
+    ) -> Scores:
         """The score and, next to it, its protocol."""
         return {**self.score(real, fake, seed, device), **protocol(real, fake, extractor, resolution, seed)}
 
@@ -116,8 +138,12 @@ class FrechetInceptionDistance(FeatureMetric):
 class KIDOptions(FeatureOptions):
     """Kernel Inception distance (Bińkowski et al. 2018): unbiased MMD² with a cubic kernel, mean and sd over subsets."""
 
-    subsets: int = attrs.field(default=100, validator=positive(), metadata=help_text("random subsets the MMD² is averaged over (100 in StyleGAN2-ADA's kid50k)"))
-    subset_size: int = attrs.field(default=1000, validator=positive(), metadata=help_text("images from each set in a subset (1000 in Bińkowski et al.'s code)"))
+    subsets: int = attrs.field(
+        default=100, validator=positive(), metadata=help_text("random subsets the MMD² is averaged over (100 in StyleGAN2-ADA's kid50k)")
+    )
+    subset_size: int = attrs.field(
+        default=1000, validator=positive(), metadata=help_text("images from each set in a subset (1000 in Bińkowski et al.'s code)")
+    )
 
 
 class KernelInceptionDistance(FeatureMetric):
@@ -126,7 +152,9 @@ class KernelInceptionDistance(FeatureMetric):
     options: KIDOptions
 
     def score(self, real: Features, fake: Features, seed: int, device: torch.device) -> Scores:
-        mean, spread, size = kernel_distance(real.values.to(device), fake.values.to(device), self.options.subsets, self.options.subset_size, seed)
+        mean, spread, size = kernel_distance(
+            real.values.to(device), fake.values.to(device), self.options.subsets, self.options.subset_size, seed
+        )
         return {"kid": mean, "kid_sd": spread, "kid_subsets": self.options.subsets, "kid_subset_size": size}
 
 
@@ -134,7 +162,9 @@ class KernelInceptionDistance(FeatureMetric):
 class PrecisionRecallOptions(FeatureOptions):
     """Improved precision and recall (Kynkäänniemi et al. 2019) with k nearest neighbours, on Inception features."""
 
-    k: int = attrs.field(default=3, validator=positive(), metadata=help_text("the k-th nearest neighbour sets each ball's radius (3 in the paper)"))
+    k: int = attrs.field(
+        default=3, validator=positive(), metadata=help_text("the k-th nearest neighbour sets each ball's radius (3 in the paper)")
+    )
 
 
 class PrecisionRecall(FeatureMetric):
@@ -145,4 +175,3 @@ class PrecisionRecall(FeatureMetric):
     def score(self, real: Features, fake: Features, seed: int, device: torch.device) -> Scores:
         precision, recall = precision_recall(real.values.to(device), fake.values.to(device), self.options.k)
         return {"precision": precision, "recall": recall, "k": self.options.k}
-

@@ -26,8 +26,10 @@ from tqdm import tqdm
 
 from gankit.contracts import Dataset, Generator
 from gankit.errors import UserError
+from gankit.images import quantize
 from gankit.metrics.inception import FeatureExtractor
 from gankit.metrics.scores import mean_and_covariance
+from gankit.sampling import sample_images
 
 CACHE_ENVIRONMENT_VARIABLE = "GANKIT_CACHE_DIR"
 #: Bump when what a cached file holds, or how features are made, changes.
@@ -55,15 +57,6 @@ class Features:
         return self._moments
 
 
-def quantize(images: torch.Tensor) -> torch.Tensor:
-    """Images to uint8 [0, 255]: float [-1, 1] is rounded to the nearest
-    level as a PNG writer would (StyleGAN2-ADA's ``x * 127.5 + 128``, clamped
-    and truncated); uint8 passes unchanged."""
-    if images.dtype == torch.uint8:
-        return images
-    return (images.float() * 127.5 + 128.0).clamp_(0, 255).to(torch.uint8)
-
-
 def _not_images(what: str, shape: tuple[int, ...]) -> UserError:
     return UserError(f"{what} are not images (samples of shape {shape}); FID, KID and precision/recall measure images [N, C, H, W]")
 
@@ -81,13 +74,13 @@ def evenly_spaced(count: int, n: int) -> list[int]:
 # Datasets, cached
 
 
-def cache_folder() -> Path:
-    """Where reference features are kept: $GANKIT_CACHE_DIR/reference, else
-    the user's cache folder."""
+def cache_folder(kind: str = "reference") -> Path:
+    """Where cached work of one kind is kept (reference features; trained
+    classifiers): $GANKIT_CACHE_DIR/KIND, else the user's cache folder."""
     if root := os.environ.get(CACHE_ENVIRONMENT_VARIABLE):
-        return Path(root).expanduser() / "reference"
+        return Path(root).expanduser() / kind
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gankit" / "reference"
+    return Path(base) / "gankit" / kind
 
 
 def reference_key(dataset: Dataset, extractor: FeatureExtractor, n: int) -> dict[str, Any]:
@@ -195,21 +188,12 @@ def generator_features(
     """Features of ``n`` images from ``generator`` (its finest scale), with
     latents and uniformly drawn labels from a CPU generator seeded by
     ``seed``, so the same seed gives the same images on any device."""
-    rng = torch.Generator().manual_seed(seed)
-    was_training = generator.training
-    generator.eval()
     chunks = []
-    try:
-        with tqdm(total=n, desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
-            for start in range(0, n, batch_size):
-                count = min(batch_size, n - start)
-                z = generator.sample_latents(count, "cpu", rng).to(device)
-                labels = torch.randint(generator.num_classes, (count,), generator=rng).to(device) if generator.num_classes else None
-                images = generator(z, labels)[-1]
-                if images.dim() != 4:
-                    raise _not_images(what, tuple(images.shape[1:]))
-                chunks.append(extractor(quantize(images)).cpu())
-                bar.update(count)
-    finally:
-        generator.train(was_training)
+    with tqdm(total=n, desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
+        for images in sample_images(generator, n, seed, batch_size, device):
+            finest = images[-1]
+            if finest.dim() != 4:
+                raise _not_images(what, tuple(finest.shape[1:]))
+            chunks.append(extractor(quantize(finest)).cpu())
+            bar.update(finest.shape[0])
     return Features(torch.cat(chunks))

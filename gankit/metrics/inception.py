@@ -109,7 +109,10 @@ def find_extractor(path: str | None = None) -> ExtractorFile:
     if value := os.environ.get(ENVIRONMENT_VARIABLE):
         file = Path(value).expanduser()
         if not file.is_file():
-            raise UserError(f"{ENVIRONMENT_VARIABLE}={value}: no such file; point it at the FID Inception TorchScript file, or unset it", key="extractor")
+            raise UserError(
+                f"{ENVIRONMENT_VARIABLE}={value}: no such file; point it at the FID Inception TorchScript file, or unset it",
+                key="extractor",
+            )
         return ExtractorFile(file, ENVIRONMENT_VARIABLE)
     if (file := hub_cache_path()).is_file():
         return ExtractorFile(file, "torch hub cache")
@@ -129,7 +132,10 @@ def _load_network(path: str, size: int, modified_ns: int) -> tuple[torch.jit.Scr
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, but the file is TorchScript
             network = torch.jit.load(io.BytesIO(data), map_location="cpu")
     except Exception as error:  # torch raises several kinds for a file that is not TorchScript
-        raise UserError(f"{path}: not a TorchScript network ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})", key="extractor") from None
+        raise UserError(
+            f"{path}: not a TorchScript network ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})",
+            key="extractor",
+        ) from None
     return network.eval(), sha256
 
 
@@ -156,7 +162,9 @@ class FeatureExtractor:
         """uint8 images [N, C, H, W] (C = 1 or 3, any size) to features
         [N, D], float32, on the images' device."""
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
-            raise UserError(f"the feature extractor takes uint8 RGB or grey images [N, 3 or 1, H, W], got {images.dtype} {tuple(images.shape)}")
+            raise UserError(
+                f"the feature extractor takes uint8 RGB or grey images [N, 3 or 1, H, W], got {images.dtype} {tuple(images.shape)}"
+            )
         pixels = images.float().expand(-1, 3, -1, -1)
         pixels = resize_for_inception(pixels, self.resize)
         # [0, 255] to [-1, 0.9921875]: (x - 128) / 128, as the TF graph does
@@ -166,7 +174,10 @@ class FeatureExtractor:
         with _full_float32(images.device):
             features = self.network(scaled)
         if features.dim() != 2 or features.shape[0] != images.shape[0]:
-            raise UserError(f"{self.file.path}: the feature network returned shape {tuple(features.shape)} for {images.shape[0]} images; expected [N, D]")
+            raise UserError(
+                f"{self.file.path}: the feature network returned shape {tuple(features.shape)} for {images.shape[0]} images; "
+                "expected [N, D]"
+            )
         return features.float()
 
 

@@ -83,7 +83,9 @@ class DCGANGeneratorOptions:
     )
     conditional: bool = attrs.field(
         default=False,
-        metadata=help_text("class-conditional (Mirza & Osindero 2014): a learned label embedding is concatenated to z; needs labelled data"),
+        metadata=help_text(
+            "class-conditional (Mirza & Osindero 2014): a learned label embedding is concatenated to z; needs labelled data"
+        ),
     )
     embedding_size: int = attrs.field(
         default=50, validator=positive(), metadata=help_text("size of the learned label embedding, when conditional")
@@ -166,7 +168,9 @@ class DCGANDiscriminatorOptions:
     )
     conditional: bool = attrs.field(
         default=False,
-        metadata=help_text("class-conditional (Mirza & Osindero 2014): one-hot label maps are concatenated to the image channels; needs labelled data"),
+        metadata=help_text(
+            "class-conditional (Mirza & Osindero 2014): one-hot label maps are concatenated to the image channels; needs labelled data"
+        ),
     )
 
 

@@ -11,10 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from gankit import BuildContext, DOutput, UserError
-from gankit.registry import Registry
-
 import gankit_dcgan
+from gankit import BuildContext, DOutput, Registry, UserError
 from gankit_dcgan import (
     DCGANDiscriminator,
     DCGANDiscriminatorOptions,
@@ -324,7 +322,9 @@ def test_nonsaturating_loss() -> None:
     assert loss.discriminator_loss(real, fake).item() == pytest.approx(expected_d, rel=1e-6)
     assert loss.generator_loss(fake, None).item() == pytest.approx(expected_g, rel=1e-6)
     # the numbers themselves, for REAL = [2, -1] and FAKE = [0.5, -3]
-    assert expected_d == pytest.approx(0.5 * (math.log(1 + math.exp(-2)) + math.log(1 + math.e)) + 0.5 * (math.log(1 + math.exp(0.5)) + math.log(1 + math.exp(-3))))
+    assert expected_d == pytest.approx(
+        0.5 * (math.log(1 + math.exp(-2)) + math.log(1 + math.e)) + 0.5 * (math.log(1 + math.exp(0.5)) + math.log(1 + math.exp(-3)))
+    )
 
 
 def test_hinge_loss() -> None:

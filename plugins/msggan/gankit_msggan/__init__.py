@@ -41,5 +41,7 @@ SMALL_IMAGES = {"type": "shapes", "resolution": 16, "size": 32}
 @gankit.hookimpl
 def register_components(registry: Any) -> None:
     registry.add("generator", "msggan", MSGGenerator, MSGGeneratorOptions, example=SMALL, example_data=SMALL_IMAGES)
-    registry.add("discriminator", "msggan", MSGDiscriminator, MSGDiscriminatorOptions, example=SMALL_DISCRIMINATOR, example_data=SMALL_IMAGES)
+    registry.add(
+        "discriminator", "msggan", MSGDiscriminator, MSGDiscriminatorOptions, example=SMALL_DISCRIMINATOR, example_data=SMALL_IMAGES
+    )
     registry.add("loss", "relativistic_hinge", RelativisticHingeLoss, RelativisticHingeOptions)

@@ -25,8 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit import BuildContext, Discriminator, Generator, UserError
-from gankit.contracts import ImageList, image_pyramid, log2_int
+from gankit import BuildContext, Discriminator, Generator, ImageList, UserError, image_pyramid, log2_int
 from gankit.layers import RELU_GAIN, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, lrelu, nf
 from gankit.options import help_text, in_range, one_of, positive
 
@@ -37,7 +36,9 @@ CONNECTIONS = ("all", "coarse", "fine", "none")
 def network_depth(context: BuildContext, what: str) -> int:
     """Blocks from 4x4 up to the data's resolution: log2(resolution) - 1."""
     if context.resolution < 8:
-        raise UserError(f"msggan {what}: needs images of at least 8x8, to have two scales (the data's are {context.resolution}x{context.resolution})")
+        raise UserError(
+            f"msggan {what}: needs images of at least 8x8, to have two scales (the data's are {context.resolution}x{context.resolution})"
+        )
     return log2_int(context.resolution) - 1
 
 
@@ -53,8 +54,14 @@ def _channel_rule(options: MSGGeneratorOptions | MSGDiscriminatorOptions) -> Cal
 class MSGGeneratorOptions:
     """MSG-GAN's generator (Karnewar & Wang 2020): an image from every block, coarsest first."""
 
-    latent_size: int = attrs.field(default=512, validator=positive(), metadata=help_text("size of z, which is put on the sphere of radius sqrt(latent_size)"))
-    fmap_base: int = attrs.field(default=8192, validator=positive(), metadata=help_text("channels of block b are min(fmap_base / 2^b, fmap_max) (ProGAN's rule; 4x4 is block 1)"))
+    latent_size: int = attrs.field(
+        default=512, validator=positive(), metadata=help_text("size of z, which is put on the sphere of radius sqrt(latent_size)")
+    )
+    fmap_base: int = attrs.field(
+        default=8192,
+        validator=positive(),
+        metadata=help_text("channels of block b are min(fmap_base / 2^b, fmap_max) (ProGAN's rule; 4x4 is block 1)"),
+    )
     fmap_max: int = attrs.field(default=512, validator=positive(), metadata=help_text("cap on any block's channels"))
 
 
@@ -121,7 +128,11 @@ class MSGDiscriminatorOptions:
             "or none (a plain single-scale D); for ablations"
         ),
     )
-    fmap_base: int = attrs.field(default=8192, validator=positive(), metadata=help_text("channels of block b are min(fmap_base / 2^b, fmap_max) (ProGAN's rule; 4x4 is block 1)"))
+    fmap_base: int = attrs.field(
+        default=8192,
+        validator=positive(),
+        metadata=help_text("channels of block b are min(fmap_base / 2^b, fmap_max) (ProGAN's rule; 4x4 is block 1)"),
+    )
     fmap_max: int = attrs.field(default=512, validator=positive(), metadata=help_text("cap on any block's channels"))
     mbstd_group_size: int = attrs.field(
         default=0,
@@ -129,7 +140,10 @@ class MSGDiscriminatorOptions:
         metadata=help_text("minibatch stddev group; 0: the whole batch (BMSG-GAN's MSG-ProGAN); MSG-StyleGAN uses 4"),
     )
     mbstd_every_block: bool = attrs.field(
-        default=False, metadata=help_text("minibatch stddev at the start of every block, after φ, as MSG-StyleGAN does; otherwise only in the final block")
+        default=False,
+        metadata=help_text(
+            "minibatch stddev at the start of every block, after φ, as MSG-StyleGAN does; otherwise only in the final block"
+        ),
     )
 
 
@@ -192,7 +206,11 @@ class MSGDiscriminator(Discriminator):
         # conv3x3, LeakyReLU, 2x2 average pooling; ProGAN's widths nf(b) then nf(b - 1).
         for block in range(self.depth, 1, -1):
             width = self._add_combine(block, context.channels, channels(block))
-            self.blocks.append(nn.ModuleList([EqualizedConv2d(width + mbstd_channels, channels(block), 3), EqualizedConv2d(channels(block), channels(block - 1), 3)]))
+            self.blocks.append(
+                nn.ModuleList(
+                    [EqualizedConv2d(width + mbstd_channels, channels(block), 3), EqualizedConv2d(channels(block), channels(block - 1), 3)]
+                )
+            )
         # The final 4x4 block: minibatch stddev, conv3x3, conv4x4, linear.
         width = self._add_combine(1, context.channels, channels(1))
         self.mbstd = MinibatchStdDev(options.mbstd_group_size)
@@ -215,7 +233,9 @@ class MSGDiscriminator(Discriminator):
 
     def forward(self, images: ImageList, labels: torch.Tensor | None = None, features: bool = False) -> Any:
         if len(images) != self.depth:
-            raise ValueError(f"msggan discriminator: expected {self.depth} scales (4x4 to {self.resolution}x{self.resolution}), got {len(images)}")
+            raise ValueError(
+                f"msggan discriminator: expected {self.depth} scales (4x4 to {self.resolution}x{self.resolution}), got {len(images)}"
+            )
         image_at = dict(zip(range(1, self.depth + 1), images, strict=True))
         x = lrelu(self.from_rgb(image_at[self.depth]))
         activations = []

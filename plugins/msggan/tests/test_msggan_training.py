@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from gankit.contracts import to_float_images
-from gankit.loop import Trainer, generate
-from gankit.recipe import recipe_from_text
-from gankit.registry import default_registry
-from gankit.testing import sliced_wasserstein
+from gankit import Run, default_registry, generate, recipe_from_text, to_float_images
+from gankit.testing import Bounds, assert_outcome, sliced_wasserstein
 
 # BMSG-GAN's training setup (relativistic hinge, Adam 0.003, β = (0, 0.99))
 # on small networks, so that it runs in seconds.
@@ -39,19 +36,40 @@ type = "adam"
 lr = 0.003
 betas = [0.0, 0.99]
 [train]
-kimg = 2
+kimg = 6
 batch_size = 16
 device = "cpu"
-tick_kimg = 1
+tick_kimg = 2
 ema_halflife_kimg = 1.0
-tensorboard = false
+seed = {seed}
 """
 
 
-def test_the_samples_move_towards_the_data_scale_by_scale():
-    torch.manual_seed(0)
-    recipe = recipe_from_text(RECIPE, "test recipe", default_registry())
-    trainer = Trainer(recipe, None, show_progress=False)
+# Runs this short are noisy: at 2 kimg one seed in five ended with its 8x8
+# samples further from the data than before training (ratio 1.2), so the test
+# trains 6 kimg. Measured with `python bench/outcome_spread.py --only msggan`
+# (seeds 0-4, 1 and 2 threads each, torch 2.14.1, 2-core x86_64;
+# bench/results/outcome_spread.json), after/before: 8x8 0.17-0.66 (median
+# 0.39), 16x16 0.13-0.49 (median 0.31), the sum over scales 0.24-0.69 (median
+# 0.38). The bounds ask that training close at least 15 % of every distance:
+# 1.2 to 1.7 times the worst run, and still far from a generator that does
+# not learn (about 1.0).
+BOUNDS: Bounds = {
+    "after_over_before_8": ("<", 0.85),
+    "after_over_before_16": ("<", 0.85),
+    "gap_left_8": ("<", 0.85),
+    "gap_left_16": ("<", 0.85),
+    "sum_after_over_before": ("<", 0.85),
+}
+
+
+def outcome(seed: int) -> dict[str, float]:
+    """SWD of the EMA generator's images to the real pyramid at 4x4, 8x8
+    and 16x16, before and after training, as ratios."""
+    torch.manual_seed(seed)
+    recipe = recipe_from_text(RECIPE.format(seed=seed), "test recipe", default_registry())
+    run = Run.in_memory(recipe)
+    trainer = run.trainer
     trainer.dataset.prepare()
     pyramid = trainer.D.prepare_reals(to_float_images(trainer.dataset.__getitems__(list(range(1000, 1512)))[0]))
     other_reals = trainer.D.prepare_reals(to_float_images(trainer.dataset.__getitems__(list(range(512)))[0]))
@@ -62,15 +80,18 @@ def test_the_samples_move_towards_the_data_scale_by_scale():
 
     before = distances()
     noise_floor = [sliced_wasserstein(a, b) for a, b in zip(other_reals, pyramid, strict=True)]
-    trainer.train()
+    run.train()
     after = distances()
+    statistics = {"sum_after_over_before": sum(after) / sum(before)}
+    for size, b, a, n in zip((4, 8, 16), before, after, noise_floor, strict=True):
+        statistics |= {f"after_{size}": a, f"after_over_before_{size}": a / b, f"gap_left_{size}": (a - n) / (b - n)}
+    return statistics
+
+
+def test_the_samples_move_towards_the_data_scale_by_scale():
     # The untrained generator is far off at every scale. Training closes most
     # of the gap to the distance between two sets of real images at 8x8 and
     # 16x16. The 4x4 output lags in runs this short: with φ = simple its 3
     # channels are a small part of the last block's input. It catches up
     # later (at 16 kimg all three scales were within 0.04 of each other).
-    for scale in (1, 2):
-        b, a, n = before[scale], after[scale], noise_floor[scale]
-        assert a < 0.5 * b, (scale, before, after, noise_floor)
-        assert a - n < 0.5 * (b - n), (scale, before, after, noise_floor)
-    assert sum(after) < 0.6 * sum(before), (before, after)
+    assert_outcome(outcome(seed=0), BOUNDS)

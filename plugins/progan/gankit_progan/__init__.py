@@ -11,7 +11,14 @@ from typing import Any
 
 import gankit
 from gankit_progan.losses import LSGANLoss, LSGANOptions
-from gankit_progan.metrics import MSSSIM, MSSSIMOptions, SlicedWasserstein, SlicedWassersteinOptions, ms_ssim_pairs, sliced_wasserstein_distance
+from gankit_progan.metrics import (
+    MSSSIM,
+    MSSSIMOptions,
+    SlicedWasserstein,
+    SlicedWassersteinOptions,
+    ms_ssim_pairs,
+    sliced_wasserstein_distance,
+)
 from gankit_progan.networks import ProGANDiscriminator, ProGANDiscriminatorOptions, ProGANGenerator, ProGANGeneratorOptions
 from gankit_progan.schedule import ProgressiveOptions, ProgressiveScheduler, level_of_detail, stage_at
 
@@ -41,9 +48,17 @@ SMALL_IMAGES = {"type": "shapes", "resolution": 16, "size": 32}
 
 @gankit.hookimpl
 def register_components(registry: Any) -> None:
-    registry.add("generator", "progan", ProGANGenerator, ProGANGeneratorOptions, example={**SMALL, "latent_size": 16}, example_data=SMALL_IMAGES)
+    registry.add(
+        "generator", "progan", ProGANGenerator, ProGANGeneratorOptions, example={**SMALL, "latent_size": 16}, example_data=SMALL_IMAGES
+    )
     registry.add("discriminator", "progan", ProGANDiscriminator, ProGANDiscriminatorOptions, example=SMALL, example_data=SMALL_IMAGES)
-    registry.add("scheduler", "progressive", ProgressiveScheduler, ProgressiveOptions, example={"final_resolution": 16, "stabilize_kimg": 0.002, "fade_kimg": 0.002})
+    registry.add(
+        "scheduler",
+        "progressive",
+        ProgressiveScheduler,
+        ProgressiveOptions,
+        example={"final_resolution": 16, "stabilize_kimg": 0.002, "fade_kimg": 0.002},
+    )
     registry.add("loss", "lsgan", LSGANLoss, LSGANOptions)
     registry.add("metric", "swd", SlicedWasserstein, SlicedWassersteinOptions, example={"images": 16}, example_data=SMALL_IMAGES)
     registry.add("metric", "ms_ssim", MSSSIM, MSSSIMOptions, example={"pairs": 8, "reals": True}, example_data=SMALL_IMAGES)

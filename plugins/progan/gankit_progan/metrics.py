@@ -20,10 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit import Metric, MetricContext, UserError
-from gankit.metrics.features import quantize
+from gankit import Metric, MetricContext, UserError, generate, quantize, seeded_latents
 from gankit.options import help_text, non_negative, positive
-
 from gankit_progan.networks import upsample_to
 
 # --------------------------------------------------------------------------
@@ -73,17 +71,15 @@ def _generated_chunks(ctx: MetricContext, count: int, seed: int, resolution: int
     """``count`` images of the generator (its finest scale), in chunks.
     An image smaller than the data's, from a growing generator evaluated
     early, is upsampled (nearest), as the official generator outputs it."""
-    from gankit.loop import generate
-
     generator = ctx.generator
-    rng = _rng(seed, _LATENTS)
+    z, labels = seeded_latents(generator, count, seed * 1_000_003 + _LATENTS)  # the _LATENTS stream of _rng
     for start in range(0, count, _CHUNK):
-        n = min(_CHUNK, count - start)
-        z = generator.sample_latents(n, "cpu", rng).to(ctx.device)
-        labels = torch.randint(generator.num_classes, (n,), generator=rng).to(ctx.device) if generator.num_classes else None
-        image = generate(generator, z, labels, ctx.batch_size)[-1]
+        chunk_labels = labels[start : start + _CHUNK] if labels is not None else None
+        image = generate(generator, z[start : start + _CHUNK].to(ctx.device), chunk_labels, ctx.batch_size)[-1]
         if image.shape[-1] > resolution:
-            raise ValueError(f"the generator makes {image.shape[-1]}x{image.shape[-1]} images, larger than the data's {resolution}x{resolution}")
+            raise ValueError(
+                f"the generator makes {image.shape[-1]}x{image.shape[-1]} images, larger than the data's {resolution}x{resolution}"
+            )
         yield _rgb(quantize(upsample_to(image, resolution)))
 
 
@@ -196,7 +192,12 @@ def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int, per_r
 
 
 def swd_from_descriptors(
-    reals: list[torch.Tensor], fakes: list[torch.Tensor], resolutions: list[int], directions: int = 512, per_repeat: int = 128, seed: int = 0
+    reals: list[torch.Tensor],
+    fakes: list[torch.Tensor],
+    resolutions: list[int],
+    directions: int = 512,
+    per_repeat: int = 128,
+    seed: int = 0,
 ) -> dict[str, float]:
     """SWD ×1e3 per level (``swd_<resolution>``, finest first) and their mean (``swd_avg``)."""
     per_repeat = min(per_repeat, directions)
@@ -206,7 +207,9 @@ def swd_from_descriptors(
     result: dict[str, float] = {}
     for resolution, real, fake in zip(resolutions, reals, fakes, strict=True):
         if real.shape != fake.shape:
-            raise ValueError(f"the real and generated sets must be described by as many patches: {tuple(real.shape)} vs {tuple(fake.shape)}")
+            raise ValueError(
+                f"the real and generated sets must be described by as many patches: {tuple(real.shape)} vs {tuple(fake.shape)}"
+            )
         result[f"swd_{resolution}"] = 1e3 * _sliced_wasserstein(real, fake, directions, per_repeat, rng)
     result["swd_avg"] = sum(result.values()) / len(result)
     return result
@@ -247,8 +250,12 @@ def sliced_wasserstein_distance(
 class SlicedWassersteinOptions:
     """Sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al. 2018, §5), ×1e3 per level."""
 
-    images: int = attrs.field(default=16384, validator=positive(), metadata=help_text("how many real and how many generated images (16384 in the paper)"))
-    seed: int = attrs.field(default=0, validator=non_negative(), metadata=help_text("seeds the real subset, the latents, the patches and the directions"))
+    images: int = attrs.field(
+        default=16384, validator=positive(), metadata=help_text("how many real and how many generated images (16384 in the paper)")
+    )
+    seed: int = attrs.field(
+        default=0, validator=non_negative(), metadata=help_text("seeds the real subset, the latents, the patches and the directions")
+    )
 
 
 class SlicedWasserstein(Metric):
@@ -269,9 +276,18 @@ class SlicedWasserstein(Metric):
         count, reals = _real_chunks(ctx, self.options.images, seed)
         levels = len(resolutions)
         real = swd_descriptors(reals, levels, self.patches_per_image, self.patch_size, seed, ctx.device)
-        fake = swd_descriptors(_generated_chunks(ctx, count, seed, resolution), levels, self.patches_per_image, self.patch_size, seed, ctx.device)
-        result: dict[str, float | int | str] = {key: round(value, 4) for key, value in swd_from_descriptors(real, fake, resolutions, self.directions, seed=seed).items()}
-        result.update(n_real=count, n_fake=count, images="uint8", protocol="laplacian 5x5 binomial to 16px, 128 7x7 patches/image/level, 512 directions, x1e3")
+        fake = swd_descriptors(
+            _generated_chunks(ctx, count, seed, resolution), levels, self.patches_per_image, self.patch_size, seed, ctx.device
+        )
+        result: dict[str, float | int | str] = {
+            key: round(value, 4) for key, value in swd_from_descriptors(real, fake, resolutions, self.directions, seed=seed).items()
+        }
+        result.update(
+            n_real=count,
+            n_fake=count,
+            images="uint8",
+            protocol="laplacian 5x5 binomial to 16px, 128 7x7 patches/image/level, 512 directions, x1e3",
+        )
         return result
 
 
@@ -293,7 +309,10 @@ def ms_ssim_scales(resolution: int) -> tuple[float, ...]:
     16x16 (4 at 128, 3 at 64, 2 at 32, 1 at 16), their weights scaled to the
     same total as the five, so that every kept scale keeps its share."""
     if resolution < MS_SSIM_COARSEST:
-        raise UserError(f"ms_ssim needs images of at least {MS_SSIM_COARSEST}x{MS_SSIM_COARSEST} for its {MS_SSIM_WINDOW}x{MS_SSIM_WINDOW} window; the data has resolution {resolution}")
+        raise UserError(
+            f"ms_ssim needs images of at least {MS_SSIM_COARSEST}x{MS_SSIM_COARSEST} for its "
+            f"{MS_SSIM_WINDOW}x{MS_SSIM_WINDOW} window; the data has resolution {resolution}"
+        )
     scales = min(len(MS_SSIM_WEIGHTS), 1 + int(math.log2(resolution // MS_SSIM_COARSEST)))
     kept = MS_SSIM_WEIGHTS[:scales]
     return tuple(w * sum(MS_SSIM_WEIGHTS) / sum(kept) for w in kept)
@@ -324,9 +343,13 @@ def ms_ssim_pairs(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
 class MSSSIMOptions:
     """MS-SSIM between consecutive pairs of generated images (Karras et al. 2018, Table 1): lower is more diverse."""
 
-    pairs: int = attrs.field(default=10000, validator=positive(), metadata=help_text("how many pairs of generated images (10k in the paper)"))
+    pairs: int = attrs.field(
+        default=10000, validator=positive(), metadata=help_text("how many pairs of generated images (10k in the paper)")
+    )
     seed: int = attrs.field(default=0, validator=non_negative(), metadata=help_text("seeds the latents (and the real subset)"))
-    reals: bool = attrs.field(default=False, metadata=help_text("also score as many pairs of real images, the level to compare with (ms_ssim_real)"))
+    reals: bool = attrs.field(
+        default=False, metadata=help_text("also score as many pairs of real images, the level to compare with (ms_ssim_real)")
+    )
 
 
 class MSSSIM(Metric):
@@ -361,4 +384,3 @@ def _mean_over_pairs(chunks: Iterable[torch.Tensor]) -> float:
             total += scores.double().sum().item()
             count += scores.numel()
     return total / max(count, 1)
-

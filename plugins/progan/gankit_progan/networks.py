@@ -23,7 +23,6 @@ exactly, and the samples and metrics see what the official code shows.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import attrs
@@ -31,8 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit import BuildContext, Discriminator, Generator, Stage, UserError
-from gankit.contracts import ImageList, downsample_to, log2_int
+from gankit import BuildContext, Discriminator, Generator, ImageList, Stage, UserError, downsample_to, log2_int
 from gankit.layers import RELU_GAIN, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, lrelu, nf
 from gankit.options import help_text, in_range, positive
 
@@ -52,7 +50,9 @@ def upsample_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
 
 def _final_log2(context: BuildContext, what: str) -> int:
     if context.resolution < 4 or context.resolution > MAX_RESOLUTION:
-        raise UserError(f"{what} progan grows from 4x4 up to {MAX_RESOLUTION}x{MAX_RESOLUTION}; the data is {context.resolution}x{context.resolution}")
+        raise UserError(
+            f"{what} progan grows from 4x4 up to {MAX_RESOLUTION}x{MAX_RESOLUTION}; the data is {context.resolution}x{context.resolution}"
+        )
     return log2_int(context.resolution)
 
 
@@ -101,9 +101,13 @@ class ProGANGeneratorOptions:
     """ProGAN's generator (Karras et al. 2018, Table 2): grows from 4x4 with fade-in."""
 
     latent_size: int = attrs.field(default=512, validator=positive(), metadata=help_text("size of z (512 in the paper)"))
-    fmap_base: int = attrs.field(default=8192, validator=positive(), metadata=help_text("the block at 2^(s+1) pixels has min(fmap_base / 2^s, fmap_max) channels"))
+    fmap_base: int = attrs.field(
+        default=8192, validator=positive(), metadata=help_text("the block at 2^(s+1) pixels has min(fmap_base / 2^s, fmap_max) channels")
+    )
     fmap_max: int = attrs.field(default=512, validator=positive(), metadata=help_text("the most channels of any block"))
-    normalize_latent: bool = attrs.field(default=True, metadata=help_text("pixel-normalize z before the first layer (Table 2, official normalize_latents)"))
+    normalize_latent: bool = attrs.field(
+        default=True, metadata=help_text("pixel-normalize z before the first layer (Table 2, official normalize_latents)")
+    )
 
 
 class ProGANGenerator(Generator):
@@ -156,7 +160,9 @@ class ProGANGenerator(Generator):
 class ProGANDiscriminatorOptions:
     """ProGAN's discriminator (Karras et al. 2018, Table 2): mirrors the generator, with minibatch stddev."""
 
-    fmap_base: int = attrs.field(default=8192, validator=positive(), metadata=help_text("the block at 2^(s+1) pixels has min(fmap_base / 2^s, fmap_max) channels"))
+    fmap_base: int = attrs.field(
+        default=8192, validator=positive(), metadata=help_text("the block at 2^(s+1) pixels has min(fmap_base / 2^s, fmap_max) channels")
+    )
     fmap_max: int = attrs.field(default=512, validator=positive(), metadata=help_text("the most channels of any block"))
     mbstd_group_size: int = attrs.field(
         default=4,
@@ -204,7 +210,9 @@ class ProGANDiscriminator(Discriminator):
     def forward(self, images: ImageList, labels: torch.Tensor | None = None, features: bool = False) -> Any:
         image = images[-1]
         if image.shape[-1] != self.resolution:
-            raise ValueError(f"the progan discriminator takes {self.resolution}x{self.resolution} images, got {image.shape[-1]}x{image.shape[-1]}")
+            raise ValueError(
+                f"the progan discriminator takes {self.resolution}x{self.resolution} images, got {image.shape[-1]}x{image.shape[-1]}"
+            )
         image = downsample_to(image, self.stage.resolution)
         level = log2_int(self.stage.resolution) - 2  # 0 at 4x4
         x = lrelu(self.from_rgb[level](image))
@@ -221,4 +229,3 @@ class ProGANDiscriminator(Discriminator):
         activations.append(x)
         scores = self.output(x).squeeze(1)
         return (scores, activations) if features else scores
-

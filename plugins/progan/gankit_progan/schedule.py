@@ -18,8 +18,7 @@ from typing import Any
 
 import attrs
 
-from gankit import Progress, Scheduler, Stage, StepPlan
-from gankit.contracts import log2_int
+from gankit import Progress, Scheduler, Stage, StepPlan, log2_int
 from gankit.options import help_text, non_negative, positive, power_of_two
 
 
@@ -36,25 +35,40 @@ class ProgressiveOptions:
     """ProGAN's growth schedule (Karras et al. 2018): stabilize, then fade in each next resolution."""
 
     start_resolution: int = attrs.field(default=4, validator=power_of_two(4), metadata=help_text("the resolution training starts at"))
-    final_resolution: int = attrs.field(default=1024, validator=power_of_two(4), metadata=help_text("the resolution the networks grow to: the data's"))
-    stabilize_kimg: float = attrs.field(
-        default=800.0, validator=non_negative(), metadata=help_text("thousands of images at each resolution once it has faded in, and at the start (800 in the paper)")
+    final_resolution: int = attrs.field(
+        default=1024, validator=power_of_two(4), metadata=help_text("the resolution the networks grow to: the data's")
     )
-    fade_kimg: float = attrs.field(default=800.0, validator=non_negative(), metadata=help_text("thousands of images while a new resolution fades in (800 in the paper)"))
+    stabilize_kimg: float = attrs.field(
+        default=800.0,
+        validator=non_negative(),
+        metadata=help_text("thousands of images at each resolution once it has faded in, and at the start (800 in the paper)"),
+    )
+    fade_kimg: float = attrs.field(
+        default=800.0,
+        validator=non_negative(),
+        metadata=help_text("thousands of images while a new resolution fades in (800 in the paper)"),
+    )
     batch_sizes: dict[str, int] = attrs.field(
         factory=lambda: {"256": 14, "512": 6, "1024": 3},
         validator=_per_resolution,
-        metadata=help_text("minibatch per resolution, the others use train.batch_size (paper: 16 up to 128, then {256 = 14, 512 = 6, 1024 = 3})"),
+        metadata=help_text(
+            "minibatch per resolution, the others use train.batch_size (paper: 16 up to 128, then {256 = 14, 512 = 6, 1024 = 3})"
+        ),
     )
     lr_scales: dict[str, float] = attrs.field(
         factory=dict,
         validator=_per_resolution,
-        metadata=help_text("multiplies the optimizers' learning rates at these resolutions, e.g. {1024 = 1.5} (the official v2 preset's 0.0015 at 1024)"),
+        metadata=help_text(
+            "multiplies the optimizers' learning rates at these resolutions, e.g. {1024 = 1.5} (the official v2 preset's 0.0015 at 1024)"
+        ),
     )
     reset_optimizers: bool = attrs.field(
-        default=True, metadata=help_text("clear the optimizers' state at the start of every fade and every stabilization, as the official code does")
+        default=True,
+        metadata=help_text("clear the optimizers' state at the start of every fade and every stabilization, as the official code does"),
     )
-    d_steps: int = attrs.field(default=1, validator=positive(), metadata=help_text("discriminator steps per generator step (n_critic: 1 in ProGAN)"))
+    d_steps: int = attrs.field(
+        default=1, validator=positive(), metadata=help_text("discriminator steps per generator step (n_critic: 1 in ProGAN)")
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.final_resolution < self.start_resolution:

@@ -8,17 +8,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit import BuildContext, MetricContext
-from gankit.datasets.shapes import ShapesDataset, ShapesOptions
-from gankit.metrics.features import quantize
+from gankit import BuildContext, MetricContext, default_registry, quantize
 from gankit_progan import MSSSIM, MSSSIMOptions, SlicedWasserstein, SlicedWassersteinOptions, ms_ssim_pairs, sliced_wasserstein_distance
 from gankit_progan.metrics import _normalize, _patches, laplacian_pyramid, ms_ssim_scales, pyramid_down, pyramid_up, swd_resolutions
 from gankit_progan.networks import ProGANGenerator, ProGANGeneratorOptions
 
 
+def _shapes(resolution: int, size: int):
+    shapes = default_registry().get("dataset", "shapes")
+    return shapes.factory(shapes.options(resolution=resolution, size=size))
+
+
 @pytest.fixture(scope="module")
 def shapes32() -> torch.Tensor:
-    dataset = ShapesDataset(ShapesOptions(resolution=32, size=256))
+    dataset = _shapes(resolution=32, size=256)
     return dataset.__getitems__(list(range(256)))[0]
 
 
@@ -92,7 +95,10 @@ def test_swd_of_a_set_with_itself_is_0_and_grows_with_blur_and_noise(shapes32):
     baseline = sliced_wasserstein_distance(reals, others, **options)  # another sample of the same distribution
     blurred = [sliced_wasserstein_distance(reals, _blur(others, sigma), **options) for sigma in (1.0, 3.0)]
     torch.manual_seed(0)
-    noisy = [sliced_wasserstein_distance(reals, quantize(others.float() / 127.5 - 1 + amount * torch.randn(others.shape)), **options) for amount in (0.05, 0.2)]
+    noisy = [
+        sliced_wasserstein_distance(reals, quantize(others.float() / 127.5 - 1 + amount * torch.randn(others.shape)), **options)
+        for amount in (0.05, 0.2)
+    ]
     for distorted in (blurred, noisy):
         for key in ("swd_32", "swd_avg"):  # the finest level carries both distortions
             scores = [baseline[key]] + [result[key] for result in distorted]
@@ -109,7 +115,7 @@ def test_swd_is_deterministic_given_the_seed(shapes32):
 
 
 def _context(generator, size: int = 40, resolution: int = 32) -> MetricContext:
-    dataset = ShapesDataset(ShapesOptions(resolution=resolution, size=size))
+    dataset = _shapes(resolution=resolution, size=size)
     dataset.prepare()
     return MetricContext(generator=generator.eval(), dataset=dataset, device=torch.device("cpu"), batch_size=16, seed=0)
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gankit import Progress, Stage
-from gankit.recipe import structure_options
+from gankit.testing import structure_options
 from gankit_progan import ProgressiveOptions, ProgressiveScheduler, level_of_detail, stage_at
 
 PAPER = ProgressiveOptions(final_resolution=1024)  # 800k + 800k per resolution, batch 16 / 14 / 6 / 3
@@ -94,7 +94,9 @@ def test_a_restored_scheduler_makes_the_same_reset_decisions():
 
 
 def test_learning_rate_and_batch_per_resolution():
-    options = ProgressiveOptions(final_resolution=32, stabilize_kimg=1.0, fade_kimg=1.0, batch_sizes={"32": 4}, lr_scales={"16": 1.5, "32": 2.0})
+    options = ProgressiveOptions(
+        final_resolution=32, stabilize_kimg=1.0, fade_kimg=1.0, batch_sizes={"32": 4}, lr_scales={"16": 1.5, "32": 2.0}
+    )
     scheduler = ProgressiveScheduler(options)
     assert _plan(scheduler, 2.5).lr_scale == 1.0 and _plan(scheduler, 2.5).batch_size is None  # stabilizing at 8
     assert _plan(scheduler, 3.5).lr_scale == 1.5  # fading in 16

@@ -12,12 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gankit import checkpoint as ckpt
-from gankit.loop import Interrupted, Trainer
-from gankit.recipe import load_recipe, recipe_from_text
+from gankit import Interrupted, Run, Stage, Trainer, load_checkpoint, recipe_from_text
 from gankit.testing import testing_registry as registry
 from gankit_progan import stage_at
-from gankit import Stage
 
 # 16x16 shapes; 4x4 for 32 images, fade to 8 over 32, stabilize 32, fade to 16 over 32 (batch 4 there), then 16x16
 RECIPE = """
@@ -67,7 +64,6 @@ tick_kimg = 0.016
 device = "cpu"
 deterministic = true
 samples = 4
-tensorboard = false
 checkpoint_ticks = 0
 ema_halflife_kimg = 0.1
 ema_rampup = 0.0
@@ -80,43 +76,44 @@ WGAN_GP = RECIPE.replace(
 )
 
 
-def _trainer(run_dir: Path | None, text: str = RECIPE) -> Trainer:
-    return Trainer(recipe_from_text(text, "progressive.toml", registry()), run_dir, show_progress=False)
+def _run(run_dir: Path | None, text: str = RECIPE) -> Run:
+    recipe = recipe_from_text(text, "progressive.toml", registry())
+    if run_dir is None:
+        return Run.in_memory(recipe, registry=registry(), progress="none")
+    return Run.start(recipe, run_dir=run_dir, registry=registry(), progress="none")
 
 
 def _stop_mid_fade_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> tuple[Trainer, Trainer, Path]:
     """Train straight through; train again, stopped by SIGTERM halfway
     through the fade to 8x8 and resumed from its checkpoint."""
-    straight = _trainer(None, text)
+    straight = _run(None, text)
     straight.train()
     run_dir = tmp_path / "stopped"
-    first = _trainer(run_dir, text)
-    real_tick_outputs = first._tick_outputs
+    first = _run(run_dir, text)
 
-    def stop_at_tick_three(done: bool) -> None:
-        real_tick_outputs(done)
-        if first.tick == 3:
-            os.kill(os.getpid(), signal.SIGTERM)  # the loop's own handler takes it
+    def stop_at_tick_three(record: dict) -> None:
+        if record["tick"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # the run's own handler takes it
 
-    monkeypatch.setattr(first, "_tick_outputs", stop_at_tick_three)
+    first.trainer.tick_callbacks.append(stop_at_tick_three)
     with pytest.raises(Interrupted):
         first.train()
-    assert first.nimg == 48 and first.stage == Stage(8, 0.25)  # a quarter into the fade to 8x8 (planned at 40 images)
-    resumed = _trainer(run_dir, text)
-    resumed.load_state_dict(ckpt.load(ckpt.find(run_dir)))
+    assert first.trainer.nimg == 48 and first.trainer.stage == Stage(8, 0.25)  # a quarter into the fade to 8x8 (planned at 40 images)
+    monkeypatch.setattr("gankit.registry._default", registry())
+    resumed = Run.resume(run_dir, progress="none")
     resumed.train()
-    assert resumed.nimg == straight.nimg and resumed.stage == straight.stage
+    assert resumed.trainer.nimg == straight.trainer.nimg and resumed.trainer.stage == straight.trainer.stage
     for name in ("G", "D", "G_ema"):
-        a, b = getattr(straight, name).state_dict(), getattr(resumed, name).state_dict()
+        a, b = getattr(straight.trainer, name).state_dict(), getattr(resumed.trainer, name).state_dict()
         assert all(torch.equal(a[key], b[key]) for key in a), f"{name} differs after resuming"
-    return straight, resumed, run_dir
+    return straight.trainer, resumed.trainer, run_dir
 
 
 def test_a_run_stopped_in_the_middle_of_a_fade_resumes_bit_for_bit(tmp_path, monkeypatch):
     straight, resumed, run_dir = _stop_mid_fade_and_resume(tmp_path, monkeypatch, RECIPE)
     assert resumed.nimg == 160
     checkpoints = sorted((run_dir / "checkpoints").iterdir())
-    stopped = ckpt.load(checkpoints[0])
+    stopped = load_checkpoint(checkpoints[0])
     assert stopped["progress"]["nimg"] == 48
     assert stopped["stage"] == {"resolution": 8, "alpha": 0.25} and stopped["scheduler"] == {"phase": 1}
     for role, optimizer in straight.optimizers.items():
@@ -149,10 +146,9 @@ REPO = Path(__file__).resolve().parents[3]
 def test_the_shapes_recipe_grows_to_64x64_and_learns():
     """recipes/progan_shapes.toml as it is, 60 kimg: tens of minutes on 2 CPU cores."""
     pytest.importorskip("gankit_wgan")
-    recipe = load_recipe(REPO / "recipes" / "progan_shapes.toml", registry(), ["train.metric_ticks=0", "metrics.swd.images=1024"])
-    trainer = Trainer(recipe, None, show_progress=False)
-    before = trainer.evaluate_metrics()
-    after = trainer.train()["metrics"]
-    assert trainer.stage == Stage(64, 1.0)
+    run = Run.in_memory(REPO / "recipes" / "progan_shapes.toml", ["train.metric_ticks=0", "metrics.swd.images=1024"])
+    before = run.evaluate()
+    after = run.train()["metrics"]
+    assert run.trainer.stage == Stage(64, 1.0)
     assert after["swd"]["swd_avg"] < 0.8 * before["swd"]["swd_avg"], (before["swd"], after["swd"])
     assert after["ms_ssim"]["ms_ssim"] < 0.9  # not collapsed to one image

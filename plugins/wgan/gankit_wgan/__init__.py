@@ -9,11 +9,11 @@ from typing import Any
 
 import gankit
 from gankit_wgan.objectives import (
+    R1,
     Drift,
     DriftOptions,
     GradientPenalty,
     GradientPenaltyOptions,
-    R1,
     R1Options,
     WassersteinLoss,
     WassersteinOptions,
@@ -80,4 +80,11 @@ def register_components(registry: Any) -> None:
     registry.add("discriminator", "mlp", MLPDiscriminator, MLPDiscriminatorOptions, example={"hidden": 16}, example_data=TOY_DATA)
     registry.add("metric", "mode_coverage", ModeCoverage, ModeCoverageOptions, example={"samples": 200}, example_data=TOY_DATA)
     registry.add("generator", "wgangp_resnet", ResNetGenerator, ResNetGeneratorOptions, example={"channels": 16}, example_data=SMALL_IMAGES)
-    registry.add("discriminator", "wgangp_resnet", ResNetDiscriminator, ResNetDiscriminatorOptions, example={"channels": 16}, example_data=SMALL_IMAGES)
+    registry.add(
+        "discriminator",
+        "wgangp_resnet",
+        ResNetDiscriminator,
+        ResNetDiscriminatorOptions,
+        example={"channels": 16},
+        example_data=SMALL_IMAGES,
+    )

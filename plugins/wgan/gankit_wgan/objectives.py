@@ -15,12 +15,8 @@ import attrs
 import torch
 from torch import nn
 
-from gankit import DOutput, Loss, PenaltyContext, Regularizer
-from gankit.contracts import ImageList
-from gankit.errors import UserError
+from gankit import DOutput, ImageList, Loss, PenaltyContext, Regularizer, UserError
 from gankit.options import help_text, non_negative, positive
-
-
 
 # --------------------------------------------------------------------------
 # Loss
@@ -84,7 +80,9 @@ def _uses_batch_norm(module: nn.Module) -> bool:
 class WeightClipOptions:
     """WGAN's weight clipping (Arjovsky et al. 2017, Algorithm 1): clamp the critic's parameters after every step."""
 
-    clip: float = attrs.field(default=0.01, validator=positive(), metadata=help_text("c: every critic parameter is clamped to [-c, c] (0.01 in the paper)"))
+    clip: float = attrs.field(
+        default=0.01, validator=positive(), metadata=help_text("c: every critic parameter is clamped to [-c, c] (0.01 in the paper)")
+    )
 
 
 class WeightClip(Regularizer):
@@ -119,7 +117,8 @@ class GradientPenaltyOptions:
         metadata=help_text("γ: penalise (‖∇‖ − γ)²/γ² (Karras et al. 2018 used γ = 750 on CIFAR-10); 1 is the paper's penalty"),
     )
     one_sided: bool = attrs.field(
-        default=False, metadata=help_text("penalise only norms above γ: max(0, ‖∇‖ − γ)² (Gulrajani et al. 2017, Appendix, 'one-sided penalty')")
+        default=False,
+        metadata=help_text("penalise only norms above γ: max(0, ‖∇‖ − γ)² (Gulrajani et al. 2017, Appendix, 'one-sided penalty')"),
     )
 
 
@@ -135,7 +134,10 @@ class GradientPenalty(Regularizer):
         # Gulrajani et al. 2017 §4: batch norm maps a batch jointly, so the
         # penalty on each sample's gradient is no longer valid.
         if role == "discriminator" and _uses_batch_norm(module):
-            raise UserError("gradient_penalty: the discriminator uses batch norm, which a per-sample gradient penalty is not valid for; use layer norm or none (for dcgan: discriminator.norm = \"layer\")")
+            raise UserError(
+                "gradient_penalty: the discriminator uses batch norm, which a per-sample gradient penalty is not valid for; "
+                'use layer norm or none (for dcgan: discriminator.norm = "layer")'
+            )
         return module
 
     def penalty(self, ctx: PenaltyContext) -> torch.Tensor:
@@ -186,7 +188,9 @@ class R1Options:
     interval: int = attrs.field(
         default=1,
         validator=positive(),
-        metadata=help_text("lazy regularization (Karras et al. 2020, §3.1): apply every k-th D step with weight × k; 1 applies it every step"),
+        metadata=help_text(
+            "lazy regularization (Karras et al. 2020, §3.1): apply every k-th D step with weight × k; 1 applies it every step"
+        ),
     )
 
 
@@ -206,4 +210,3 @@ class R1(Regularizer):
         # Applied once every `interval` steps, scaled up so that its
         # expected contribution per step is unchanged.
         return (self.options.gamma / 2.0) * squared_norm.mean() * interval
-

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit import BuildContext, Discriminator, Generator, UserError
-from gankit.contracts import ImageList, log2_int
+from gankit import BuildContext, Discriminator, Generator, ImageList, UserError, log2_int
 from gankit.options import help_text, positive
 
 
@@ -28,14 +27,18 @@ class ResNetGeneratorOptions:
     """WGAN-GP's CIFAR-10 ResNet generator (Gulrajani et al. 2017, Appendix F)."""
 
     latent_size: int = attrs.field(default=128, validator=positive(), metadata=help_text("size of z (128 in the paper)"))
-    channels: int = attrs.field(default=128, validator=positive(), metadata=help_text("channels of every residual block (128 in the paper)"))
+    channels: int = attrs.field(
+        default=128, validator=positive(), metadata=help_text("channels of every residual block (128 in the paper)")
+    )
 
 
 @attrs.define(kw_only=True)
 class ResNetDiscriminatorOptions:
     """WGAN-GP's CIFAR-10 ResNet critic (Gulrajani et al. 2017, Appendix F)."""
 
-    channels: int = attrs.field(default=128, validator=positive(), metadata=help_text("channels of every residual block (128 in the paper)"))
+    channels: int = attrs.field(
+        default=128, validator=positive(), metadata=help_text("channels of every residual block (128 in the paper)")
+    )
 
 
 def _check_resolution(context: BuildContext, what: str) -> None:

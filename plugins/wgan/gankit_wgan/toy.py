@@ -17,9 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit import BuildContext, Dataset, Discriminator, Generator, Metric, MetricContext, UserError
-from gankit.contracts import ImageList
-from gankit.loop import generate
+from gankit import BuildContext, Dataset, Discriminator, Generator, ImageList, Metric, MetricContext, UserError, generate, seeded_latents
 from gankit.options import help_text, in_range, non_negative, one_of, positive
 
 DISTRIBUTIONS = ("ring8", "grid25", "swissroll")
@@ -73,7 +71,9 @@ class Toy2dOptions:
     distribution: Literal["ring8", "grid25", "swissroll"] = attrs.field(
         default="ring8", validator=one_of(DISTRIBUTIONS), metadata=help_text("ring8 (8 Gaussians), grid25 (25 Gaussians) or swissroll")
     )
-    seed: int = attrs.field(default=0, validator=non_negative(), metadata=help_text("seeds the samples; batch b depends only on (seed, position)"))
+    seed: int = attrs.field(
+        default=0, validator=non_negative(), metadata=help_text("seeds the samples; batch b depends only on (seed, position)")
+    )
 
 
 #: Virtual length of a toy dataset; samples are drawn per batch, never stored.
@@ -158,7 +158,9 @@ class MLPDiscriminatorOptions:
 
 def _require_points(context: BuildContext, what: str) -> None:
     if context.resolution != 1:
-        raise UserError(f"{what}: the mlp networks take 2D points (data.type = \"toy2d\"), not {context.resolution}x{context.resolution} images")
+        raise UserError(
+            f'{what}: the mlp networks take 2D points (data.type = "toy2d"), not {context.resolution}x{context.resolution} images'
+        )
 
 
 def _relu_stack(inputs: int, hidden: int, layers: int) -> nn.Sequential:
@@ -209,7 +211,9 @@ class MLPDiscriminator(Discriminator):
 class ModeCoverageOptions:
     """Modes captured, high-quality fraction and KL from uniform on a toy2d mixture (VEEGAN; PacGAN)."""
 
-    samples: int = attrs.field(default=2500, validator=positive(), metadata=help_text("generated points scored (2,500 in VEEGAN and PacGAN)"))
+    samples: int = attrs.field(
+        default=2500, validator=positive(), metadata=help_text("generated points scored (2,500 in VEEGAN and PacGAN)")
+    )
     threshold_std: float = attrs.field(
         default=3.0, validator=in_range(0.1, 100.0), metadata=help_text("a point is high quality within this many σ of its nearest centre")
     )
@@ -255,10 +259,9 @@ class ModeCoverage(Metric):
     def evaluate(self, ctx: MetricContext) -> dict[str, float | int | str]:
         found = getattr(ctx.dataset, "mixture", None)
         if found is None:
-            raise UserError("mode_coverage needs a Gaussian mixture: data.type = \"toy2d\" with distribution ring8 or grid25")
-        rng = torch.Generator().manual_seed(ctx.seed)
-        z = ctx.generator.sample_latents(self.options.samples, "cpu", rng).to(ctx.device)
-        points = generate(ctx.generator, z, None, ctx.batch_size)[-1]
+            raise UserError('mode_coverage needs a Gaussian mixture: data.type = "toy2d" with distribution ring8 or grid25')
+        z, _ = seeded_latents(ctx.generator, self.options.samples, ctx.seed)
+        points = generate(ctx.generator, z.to(ctx.device), None, ctx.batch_size)[-1]
         coverage = mode_coverage(points, found, self.options.threshold_std)
         result: dict[str, float | int | str] = {
             "modes": coverage.modes,

@@ -8,9 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from gankit import DOutput, Discriminator, PenaltyContext, UserError
+from gankit import BuildContext, Discriminator, DOutput, PenaltyContext, UserError
 from gankit.testing import TinyGenerator, TinyOptions
-from gankit.contracts import BuildContext
 from gankit_wgan import (
     R1,
     Drift,

@@ -140,9 +140,16 @@ def test_a_toy_run_draws_scatter_plots_in_its_folder_tensorboard_and_gankit_samp
 
     recipe = Path(__file__).resolve().parents[3] / "recipes" / "toy_ring8_wgangp.toml"
     run = tmp_path / "run"
-    overrides = ["train.kimg=0.32", "train.batch_size=16", "train.tick_kimg=0.16", "train.tensorboard=true", "generator.hidden=16", "discriminator.hidden=16"]
+    overrides = [
+        "train.kimg=0.32",
+        "train.batch_size=16",
+        "train.tick_kimg=0.16",
+        "loggers.tensorboard={}",
+        "generator.hidden=16",
+        "discriminator.hidden=16",
+    ]
     assert main(["run", str(recipe), "--run-dir", str(run), "--progress", "lines", *(a for o in overrides for a in ("--set", o))]) == 0
-    for name in ("reals.png", "fakes000000.png"):
+    for name in ("reals.png", "fakes-000000000000.png"):
         assert Image.open(run / "samples" / name).size == (512, 512)
     assert any((run / "tensorboard").iterdir())
     out = tmp_path / "sampled.png"

@@ -1,0 +1,104 @@
+"""The spread of every outcome test's statistics over seeds and thread counts.
+
+An outcome test trains for a short while and bounds what it measures (a
+distance to the data, modes found). Its bounds must hold on any machine, so
+they are set from this measurement with a margin, never from one run:
+
+    python bench/outcome_spread.py                      # every outcome, seeds 0-4, 1 and 2 threads
+    python bench/outcome_spread.py --only msggan --seeds 8
+
+Each outcome test module defines ``outcome(seed)`` (or NAME_outcome) and its
+BOUNDS. The table gives, per statistic, the minimum, median and maximum over
+all runs and the test's bound; ``worst`` is the least favourable run measured
+against the bound. Every run is appended to the JSON file as it finishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name: (test module, outcome function, bounds)
+OUTCOMES = {
+    "dcgan": ("plugins/dcgan/tests/test_dcgan_training.py", "outcome", "BOUNDS"),
+    "msggan": ("plugins/msggan/tests/test_msggan_training.py", "outcome", "BOUNDS"),
+    "ring8": ("plugins/wgan/tests/test_wgan_training.py", "ring8_outcome", "RING8_BOUNDS"),
+}
+
+
+def _module(relative: str) -> Any:
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(f"outcome_{path.stem}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _numbers(result: dict[str, Any]) -> dict[str, float]:
+    return {key: float(value) for key, value in result.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+def summarize(runs: list[dict[str, Any]], bounds: dict[str, tuple[str, float]]) -> list[str]:
+    lines = ["| statistic | runs | min | median | max | bound | worst run |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in sorted({key for run in runs for key in run["statistics"]}):
+        values = [run["statistics"][name] for run in runs if name in run["statistics"]]
+        op, bound = bounds.get(name, ("", float("nan")))
+        worst = max(values) if op.startswith("<") else min(values)
+        lines.append(
+            f"| {name} | {len(values)} | {min(values):.4g} | {statistics.median(values):.4g} | {max(values):.4g} | "
+            + (f"{op} {bound:g} | {worst:.4g} |" if op else "- | - |")
+        )
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=sorted(OUTCOMES), help="measure these outcomes only (repeatable)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default 1 2)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "outcome_spread.json")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    machine = {"torch": torch.__version__, "python": platform.python_version(), "cpu": platform.processor() or platform.machine()}
+    for name in args.only or sorted(OUTCOMES):
+        relative, function, bounds_name = OUTCOMES[name]
+        module = _module(relative)
+        outcome, bounds = getattr(module, function), getattr(module, bounds_name)
+        runs: list[dict[str, Any]] = []
+        for seed in range(args.seeds):  # seeds outside, threads inside: the two arms interleave
+            for threads in args.threads:
+                torch.set_num_threads(threads)
+                start = time.perf_counter()
+                values = _numbers(outcome(seed))
+                seconds = time.perf_counter() - start
+                runs.append({"seed": seed, "threads": threads, "seconds": round(seconds, 1), "statistics": values, **machine})
+                print(
+                    f"{name} seed {seed} threads {threads}: {seconds:.0f} s "
+                    + ", ".join(f"{k} {v:.4g}" for k, v in values.items() if k in bounds),
+                    file=sys.stderr,
+                    flush=True,
+                )
+                results[name] = {"test": relative, "bounds": bounds, "runs": runs}
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"\n{name} ({relative}), {len(runs)} runs, torch {torch.__version__}")
+        print("\n".join(summarize(runs, bounds)))
+    print(f"\n$ python bench/outcome_spread.py {' '.join(sys.argv[1:])}".rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

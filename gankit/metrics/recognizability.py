@@ -1,0 +1,254 @@
+"""Recognizability: does a generator draw things a classifier of the real
+data can name?
+
+A small convolutional classifier is trained on the labelled real data (every
+fifth image held out), once per dataset fingerprint, and cached with its
+held-out accuracy. A classifier trained on real classes alone names almost
+anything with confidence, uniform noise included, so it also learns one
+more class, "none of these": real images blurred into blobs, cut into
+shuffled tiles, or replaced by noise. Only a confident answer among the
+real classes counts. The score is the share of generated images it assigns to
+one class with a probability of at least ``threshold``, next to the same
+share for held-out real images; for a conditional generator also the share
+that comes out as the class that was asked for (``class_accuracy``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from typing import Any
+
+import attrs
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.contracts import Dataset, Metric, MetricContext
+from gankit.errors import UserError
+from gankit.images import log2_int, to_float_images
+from gankit.metrics.features import cache_folder
+from gankit.options import help_text, in_range, positive
+from gankit.sampling import generated_batches, seeded_latents
+
+CLASSIFIER_FORMAT = 2
+HELD_OUT_EVERY = 5  # every fifth image is kept out of the classifier's training
+
+
+@attrs.define(kw_only=True)
+class RecognizabilityOptions:
+    """Share of generated images a classifier of the real data names with confidence, next to the real images' share."""
+
+    images: int = attrs.field(
+        default=1024, validator=positive(), metadata=help_text("generated images scored, and at most as many held-out real ones")
+    )
+    threshold: float = attrs.field(
+        default=0.9, validator=in_range(0.0, 1.0), metadata=help_text("the classifier's probability that counts as recognized")
+    )
+    epochs: int = attrs.field(
+        default=5, validator=positive(), metadata=help_text("training epochs of the classifier (trained once per dataset, then cached)")
+    )
+    width: int = attrs.field(
+        default=16, validator=positive(), metadata=help_text("channels of the classifier's first convolution, doubled at each step down")
+    )
+    cache: bool = attrs.field(
+        default=True, metadata=help_text("keep the trained classifier in $GANKIT_CACHE_DIR/classifiers (default ~/.cache/gankit)")
+    )
+
+
+class Classifier(nn.Module):
+    """Per resolution, a 3x3 convolution and a strided one, from the data's
+    resolution down to 4x4; then a linear layer on the whole 4x4 map, which
+    keeps where things are (a ring and a disc differ in layout, not in
+    their average colour)."""
+
+    def __init__(self, resolution: int, channels: int, classes: int, width: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_channels = channels
+        for step in range(log2_int(resolution) - 2):
+            out_channels = width * 2**step
+            layers += [
+                nn.Conv2d(in_channels, out_channels, 3, padding=1),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(),
+                nn.Conv2d(out_channels, out_channels, 3, stride=2, padding=1),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(),
+            ]
+            in_channels = out_channels
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(in_channels * 16, classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images).flatten(1))
+
+
+def unrecognizable(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """Images of the "none of these" class made from real ones: in equal
+    parts blurred (a box filter an eighth to a quarter of the image wide),
+    cut into 4x4 tiles and shuffled, and uniform noise."""
+    n, _, size, _ = images.shape
+    kind = torch.arange(n) % 3
+    out = images.clone()
+    blurred = kind == 0
+    if blurred.any():
+        width = max(3, size // 8 + 1) | 1
+        out[blurred] = F.avg_pool2d(F.pad(images[blurred], [width // 2] * 4, mode="replicate"), width, stride=1)
+    tiled = kind == 1
+    if tiled.any():
+        tile = size // 4
+        tiles = images[tiled].unfold(2, tile, tile).unfold(3, tile, tile)  # [n, c, 4, 4, tile, tile]
+        order = torch.randperm(16, generator=rng)
+        tiles = tiles.reshape(*tiles.shape[:2], 16, tile, tile)[:, :, order].reshape(*tiles.shape[:2], 4, 4, tile, tile)
+        out[tiled] = tiles.permute(0, 1, 2, 4, 3, 5).reshape(-1, images.shape[1], size, size)
+    noise = kind == 2
+    if noise.any():
+        out[noise] = torch.rand(out[noise].shape, generator=rng) * 2 - 1
+    return out
+
+
+def _split(count: int) -> tuple[list[int], list[int]]:
+    held_out = list(range(0, count, HELD_OUT_EVERY))
+    return [i for i in range(count) if i % HELD_OUT_EVERY], held_out
+
+
+def _key(dataset: Dataset, options: RecognizabilityOptions) -> dict[str, Any]:
+    context = dataset.context
+    return {
+        "format": CLASSIFIER_FORMAT,
+        "dataset": dataset.fingerprint(),
+        "resolution": context.resolution,
+        "classes": context.num_classes,
+        "epochs": options.epochs,
+        "width": options.width,
+    }
+
+
+def _probabilities(classifier: Classifier, images: torch.Tensor) -> torch.Tensor:
+    return F.softmax(classifier(images).float(), dim=1)
+
+
+@torch.no_grad()
+def held_out_accuracy(classifier: Classifier, dataset: Dataset, device: torch.device, batch_size: int = 256) -> float:
+    _, held_out = _split(len(dataset))
+    correct = 0
+    for start in range(0, len(held_out), batch_size):
+        images, labels = dataset.__getitems__(held_out[start : start + batch_size])
+        predicted = classifier(to_float_images(images).to(device)).argmax(dim=1).cpu()
+        correct += int((predicted == labels).sum())
+    return correct / len(held_out)
+
+
+def train_classifier(
+    dataset: Dataset, options: RecognizabilityOptions, device: torch.device, batch_size: int = 64
+) -> tuple[Classifier, float]:
+    """Train on every image but each fifth; returns the classifier in eval
+    mode and its accuracy on the held-out fifth. Its random draws come from
+    its own seeded generator, so a training that evaluates it draws what one
+    that does not would."""
+    context = dataset.context
+    train, _ = _split(len(dataset))
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():  # metrics run under no_grad
+        torch.manual_seed(0)
+        classifier = Classifier(context.resolution, context.channels, context.num_classes + 1, options.width).to(device)
+        optimizer = torch.optim.Adam(classifier.parameters(), lr=2e-3)
+        order_rng = torch.Generator().manual_seed(0)
+        classifier.train()
+        for epoch in range(options.epochs):
+            order = torch.randperm(len(train), generator=order_rng).tolist()
+            for start in range(0, len(order) - batch_size + 1, batch_size):
+                images, labels = dataset.__getitems__(sorted(train[i] for i in order[start : start + batch_size]))
+                images = to_float_images(images)
+                junk = unrecognizable(images[: batch_size // 4], order_rng)
+                images = torch.cat([images, junk])
+                labels = torch.cat([labels, torch.full((junk.shape[0],), context.num_classes, dtype=labels.dtype)])
+                loss = F.cross_entropy(classifier(images.to(device)), labels.to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+    classifier.eval()
+    return classifier, held_out_accuracy(classifier, dataset, device)
+
+
+def cached_classifier(dataset: Dataset, options: RecognizabilityOptions, device: torch.device) -> tuple[Classifier, float]:
+    """The classifier of this dataset and these options, from the cache or trained now."""
+    key = _key(dataset, options)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_folder("classifiers") / f"{key['resolution']}px-{key['classes']}classes-{digest}.pt"
+    context = dataset.context
+    if options.cache and path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if stored.get("key") == key:
+                classifier = Classifier(context.resolution, context.channels, context.num_classes + 1, options.width)
+                classifier.load_state_dict(stored["weights"])
+                return classifier.to(device).eval(), float(stored["accuracy"])
+        except Exception as error:  # a torn or foreign file: train again
+            print(f"gankit: ignoring unreadable classifier {path} ({type(error).__name__}); training it again", file=sys.stderr)
+    print(f"gankit: training the recognizability classifier on {len(dataset)} real images ({options.epochs} epochs)", file=sys.stderr)
+    classifier, accuracy = train_classifier(dataset, options, device)
+    if options.cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        torch.save({"key": key, "weights": classifier.state_dict(), "accuracy": accuracy}, partial)
+        partial.replace(path)
+    return classifier, accuracy
+
+
+class Recognizability(Metric):
+    """Share of generated images a classifier of the real data names with confidence, next to the real images' share."""
+
+    def __init__(self, options: RecognizabilityOptions) -> None:
+        self.options = options
+
+    @torch.no_grad()
+    def evaluate(self, ctx: MetricContext) -> dict[str, float | int | str]:
+        dataset, options = ctx.dataset, self.options
+        context = dataset.context
+        if context.num_classes < 2 or context.resolution < 8:
+            raise UserError("recognizability needs labelled images of at least 8x8 pixels (the shapes data, or images with labels = true)")
+        assert ctx.generator is not None
+        classifier, accuracy = cached_classifier(dataset, options, ctx.device)
+
+        _, held_out = _split(len(dataset))
+        held_out = held_out[: options.images]
+        real_confident = 0
+        for start in range(0, len(held_out), ctx.batch_size):
+            images, _ = dataset.__getitems__(held_out[start : start + ctx.batch_size])
+            real_confident += int(
+                (_probabilities(classifier, to_float_images(images).to(ctx.device)).max(dim=1).values >= options.threshold).sum()
+            )
+
+        generator = ctx.generator
+        z, labels = seeded_latents(generator, options.images, ctx.seed)
+        confident, asked_for, found = 0, 0, torch.zeros(context.num_classes, dtype=torch.long)
+        for start, images in zip(
+            range(0, options.images, ctx.batch_size), generated_batches(generator, z, labels, ctx.batch_size, ctx.device), strict=True
+        ):
+            finest = images[-1]
+            if finest.shape[-1] < context.resolution:  # a growing generator evaluated early
+                finest = F.interpolate(finest, size=context.resolution, mode="nearest")
+            probabilities = _probabilities(classifier, finest).cpu()
+            best, predicted = probabilities.max(dim=1)
+            sure = (best >= options.threshold) & (predicted < context.num_classes)  # the last class is "none of these"
+            confident += int(sure.sum())
+            found += torch.bincount(predicted[sure], minlength=context.num_classes)[: context.num_classes]
+            if labels is not None:
+                asked_for += int((predicted == labels[start : start + finest.shape[0]]).sum())
+        recognizable, recognizable_real = confident / options.images, real_confident / len(held_out)
+        result: dict[str, float | int | str] = {
+            "recognizable": round(recognizable, 4),
+            "recognizable_real": round(recognizable_real, 4),
+            "relative": round(recognizable / max(recognizable_real, 1e-9), 4),
+            "classes_drawn": int((found > 0).sum()),
+            "classifier_accuracy": round(accuracy, 4),
+            "protocol": (
+                f"{options.images} generated and {len(held_out)} held-out real images, confidence >= {options.threshold:g}; "
+                f"classifier trained {options.epochs} epochs on {len(dataset) - len(_split(len(dataset))[1])} real images"
+            ),
+        }
+        if labels is not None:
+            result["class_accuracy"] = round(asked_for / options.images, 4)
+        return result

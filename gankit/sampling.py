@@ -1,0 +1,54 @@
+"""Drawing images from a generator: the one seeded sampler that sample
+grids, metrics and ``gankit sample`` share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from gankit.contracts import Generator
+from gankit.images import ImageList
+
+
+def seeded_latents(generator: Generator, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` latents and, for a conditional generator, ``n`` labels drawn
+    uniformly, from a CPU random generator seeded by ``seed``: the same seed
+    gives the same latents on any device. Latents are drawn first, then labels."""
+    rng = torch.Generator().manual_seed(seed)
+    z = generator.sample_latents(n, "cpu", rng)
+    labels = torch.randint(generator.num_classes, (n,), generator=rng) if generator.num_classes else None
+    return z, labels
+
+
+@torch.no_grad()
+def generated_batches(
+    generator: Generator, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int, device: torch.device | str | None = None
+) -> Iterator[ImageList]:
+    """Run ``generator`` in eval mode over ``z`` (and ``labels``) in batches;
+    yields every scale of each batch as float32 on ``device`` (the latents'
+    device when None). The generator's training mode is restored afterwards."""
+    device = torch.device(device) if device is not None else z.device
+    was_training = generator.training
+    generator.eval()
+    try:
+        for start in range(0, z.shape[0], batch_size):
+            chunk_z = z[start : start + batch_size].to(device)
+            chunk_labels = labels[start : start + batch_size].to(device) if labels is not None and generator.num_classes else None
+            yield [image.float() for image in generator(chunk_z, chunk_labels)]
+    finally:
+        generator.train(was_training)
+
+
+def generate(generator: Generator, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int) -> ImageList:
+    """Every scale of the images for ``z`` (and ``labels``), generated in
+    batches on the latents' device and gathered on the CPU."""
+    chunks = [[image.cpu() for image in batch] for batch in generated_batches(generator, z, labels, batch_size)]
+    return [torch.cat(scale) for scale in zip(*chunks, strict=True)]
+
+
+def sample_images(generator: Generator, n: int, seed: int, batch_size: int, device: torch.device | str) -> Iterator[ImageList]:
+    """``n`` images with seeded latents and uniform labels
+    (:func:`seeded_latents`), in batches on ``device``."""
+    z, labels = seeded_latents(generator, n, seed)
+    return generated_batches(generator, z, labels, batch_size, device)

@@ -1,0 +1,40 @@
+"""The docs stay true to the code: docs/recipes.md is what
+scripts/recipe_reference.py writes, and the Python in docs/plugins.md compiles."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+import pytest
+from tiny_recipes import REPO
+
+
+def _recipe_reference():
+    spec = importlib.util.spec_from_file_location("recipe_reference", REPO / "scripts" / "recipe_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_reference_is_up_to_date():
+    problem = _recipe_reference().check()
+    assert problem is None, f"docs/recipes.md: {problem}"
+
+
+def _python_blocks(path):
+    text = path.read_text(encoding="utf-8")
+    return [(text.count("\n", 0, match.start()) + 2, match.group(1)) for match in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M)]
+
+
+PLUGINS_MD = REPO / "docs" / "plugins.md"
+
+
+def test_plugins_md_has_python_blocks():
+    assert len(_python_blocks(PLUGINS_MD)) >= 4
+
+
+@pytest.mark.parametrize("line, code", _python_blocks(PLUGINS_MD), ids=[f"line{line}" for line, _ in _python_blocks(PLUGINS_MD)])
+def test_plugins_md_python_blocks_compile(line, code):
+    compile(code, f"docs/plugins.md, the block at line {line}", "exec")
