@@ -15,7 +15,7 @@ import copy
 import os
 import resource
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -71,13 +71,16 @@ def build(recipe: Recipe) -> Components:
     decoded). Errors a component raises name the recipe's file and key."""
     dataset: Dataset = recipe.data.build()
     regularizers = {name: spec.build() for name, spec in recipe.regularizers.items()}
+    # G, then D, then each regularizer's wraps: the order of their random draws is part of what a seed gives
+    generator = recipe.generator.build(dataset.context)
     discriminator = recipe.discriminator.build(dataset.context)
     for regularizer in regularizers.values():
+        generator = regularizer.wrap(generator, "generator")
         discriminator = regularizer.wrap(discriminator, "discriminator")
     return Components(
         dataset=dataset,
         context=dataset.context,
-        generator=build_generator(recipe, dataset.context, regularizers.values()),
+        generator=generator,
         discriminator=discriminator,
         loss=recipe.loss.build(),
         regularizers=regularizers,
@@ -86,14 +89,12 @@ def build(recipe: Recipe) -> Components:
     )
 
 
-def build_generator(recipe: Recipe, context: BuildContext, regularizers: Iterable[Regularizer] | None = None) -> Generator:
-    """The recipe's generator, wrapped by its regularizers (spectral norm
-    and the like change the module's parameters, so a checkpoint's weights
-    load only into the wrapped network)."""
-    if regularizers is None:
-        regularizers = [spec.build() for spec in recipe.regularizers.values()]
+def build_generator(recipe: Recipe, context: BuildContext) -> Generator:
+    """The recipe's generator alone, wrapped by its regularizers (spectral
+    norm and the like change the module's parameters, so a checkpoint's
+    weights load only into the wrapped network), to load a checkpoint into."""
     generator = recipe.generator.build(context)
-    for regularizer in regularizers:
+    for regularizer in (spec.build() for spec in recipe.regularizers.values()):
         generator = regularizer.wrap(generator, "generator")
     return generator
 

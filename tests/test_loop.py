@@ -223,3 +223,15 @@ def test_sigterm_from_outside_writes_a_checkpoint_and_resume_matches(tmp_path):
     assert a["progress"]["nimg"] == b["progress"]["nimg"] == 6000
     for key in ("generator", "generator_ema"):
         assert all(torch.equal(a[key][name], b[key][name]) for name in a[key]), f"{key} differs"
+
+
+def test_the_seed_builds_the_generator_first_then_the_discriminator(tmp_path, registry):
+    """The order of the random draws at build time is part of what a seed
+    gives: a change of it changes every run's result."""
+    recipe = _recipe(tmp_path, registry)
+    trainer = Run.in_memory(recipe).trainer
+    torch.manual_seed(recipe.train.seed)
+    generator = recipe.generator.build(trainer.context)
+    discriminator = recipe.discriminator.build(trainer.context)
+    for built, trained in ((generator, trainer.G), (discriminator, trainer.D)):
+        assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), trained.state_dict().values(), strict=True))
