@@ -177,14 +177,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if (args.recipe is None) == (args.resume is None):
         raise UserError("give a recipe to start a run, or --resume RUN_DIR to continue one (not both)")
-    progress = {"auto": "auto", "bar": "bar", "lines": "lines"}[args.progress]
     if args.resume:
-        run = Run.resume(args.resume, args.overrides, progress=progress)
+        run = Run.resume(args.resume, args.overrides, progress=args.progress)
         assert run.trainer is not None and run.checkpoint is not None
         print(f"gankit: resuming {args.resume} at {run.trainer.nimg / 1000:g} kimg from {run.checkpoint.name}", file=sys.stderr)
         run_dir = args.resume
     else:
-        run = Run.start(args.recipe, args.overrides, run_dir=args.run_dir, progress=progress)
+        run = Run.start(args.recipe, args.overrides, run_dir=args.run_dir, progress=args.progress)
         assert run.trainer is not None
         run_dir = run.run_dir
         print(f"gankit: training {run.recipe.name} into {run_dir} on {run.trainer.device}", file=sys.stderr)

@@ -126,6 +126,30 @@ def _set_requires_grad(module: nn.Module, flag: bool) -> None:
         parameter.requires_grad_(flag)
 
 
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """The G phase: the discriminator passes gradients to its inputs but
+    keeps none itself; each parameter's flag is restored afterwards."""
+    flags = [parameter.requires_grad for parameter in module.parameters()]
+    _set_requires_grad(module, False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(module.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)
+
+
+def discriminate(discriminator: Discriminator, images: ImageList, labels: torch.Tensor | None, features: bool) -> DOutput:
+    """A discriminator's output as losses and regularizers see it: float32
+    scores of shape [N] and float32 features; labels reach a conditional
+    discriminator only."""
+    result = discriminator(images, labels if discriminator.num_classes else None, features=features)
+    if features:
+        scores, feats = result
+        return DOutput(scores.reshape(-1).float(), [f.float() for f in feats])
+    return DOutput(result.reshape(-1).float())
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
     """ema = lerp(model, ema, beta) for parameters; buffers (batch-norm
@@ -311,13 +335,6 @@ class Trainer:
     def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> ImageList:
         return self.G(z, labels if self.G.num_classes else None)
 
-    def _discriminate(self, images: ImageList, labels: torch.Tensor | None, features: bool) -> DOutput:
-        result = self.D(images, labels if self.D.num_classes else None, features=features)
-        if features:
-            scores, feats = result
-            return DOutput(scores.reshape(-1).float(), [f.float() for f in feats])
-        return DOutput(result.reshape(-1).float())
-
     def _record(self, name: str, value: torch.Tensor) -> None:
         # A running sum on the value's device: no host sync per step, and one
         # live tensor per name (thousands of kept scalars fragment the CPU heap).
@@ -346,8 +363,8 @@ class Trainer:
         with torch.no_grad(), self._autocast():
             fakes = [image.detach() for image in self._generate(z, fake_labels)]
         with self._autocast():
-            real_out = self._discriminate(reals, real_labels, features)
-            fake_out = self._discriminate(fakes, fake_labels, features)
+            real_out = discriminate(self.D, reals, real_labels, features)
+            fake_out = discriminate(self.D, fakes, fake_labels, features)
             objective = self.loss.discriminator_loss(real_out, fake_out)
             self._record("loss/D", objective)
             context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.d_steps)
@@ -360,22 +377,19 @@ class Trainer:
     def g_step(self, reals: ImageList, real_labels: torch.Tensor | None) -> None:
         features = self.loss.needs_features
         z, fake_labels = self._latents(reals[-1].shape[0])
-        _set_requires_grad(self.D, False)
-        try:
+        with frozen(self.D):
             with self._autocast():
                 fakes = self._generate(z, fake_labels)
-                fake_out = self._discriminate(fakes, fake_labels, features)
+                fake_out = discriminate(self.D, fakes, fake_labels, features)
                 real_out = None
                 if self.loss.needs_reals_in_generator_phase:
                     with torch.no_grad():
-                        real_out = self._discriminate(reals, real_labels, features)
+                        real_out = discriminate(self.D, reals, real_labels, features)
                 objective = self.loss.generator_loss(fake_out, real_out)
                 self._record("loss/G", objective)
                 context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.g_steps)
                 objective = self._add_penalties("G", context, objective)
             self._optimize("generator", self.G, objective)
-        finally:
-            _set_requires_grad(self.D, True)
         self.g_steps += 1
 
     def _ema_beta(self) -> float:

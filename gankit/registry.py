@@ -94,6 +94,12 @@ def _split(value: str | None) -> set[str]:
     return {part.strip() for part in (value or "").split(",") if part.strip()}
 
 
+def plugin_selection() -> tuple[set[str], set[str]]:
+    """The names $GANKIT_BLOCK_PLUGINS blocks, and those $GANKIT_ONLY_PLUGINS
+    keeps (empty: every plugin)."""
+    return _split(os.environ.get(BLOCK_ENV)), _split(os.environ.get(ONLY_ENV))
+
+
 class Registry:
     """Kinds and names of components, with the distribution that gave each."""
 
@@ -210,7 +216,7 @@ class Registry:
         """Load every ``gankit`` entry point, each inside its own guard."""
         if entry_points is None:
             entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        blocked, only = _split(os.environ.get(BLOCK_ENV)), _split(os.environ.get(ONLY_ENV))
+        blocked, only = plugin_selection()
         seen: set[tuple[str, str]] = set()
         for entry_point in sorted(entry_points, key=lambda ep: (ep.dist.name if ep.dist else "", ep.name)):
             dist = entry_point.dist.name if entry_point.dist else entry_point.name

@@ -108,12 +108,7 @@ class Run:
         folder: ``run_dir``, which must be new or empty, or else the next
         ``train.out_dir/NNNNN-name``. Nothing is made when building fails."""
         registry = registry or default_registry()
-        source_file = None
-        if not isinstance(recipe, Recipe):
-            source_file = Path(recipe)
-            recipe = load_recipe(source_file, registry, overrides)
-        elif overrides:
-            raise ValueError("overrides apply to a recipe file; this recipe is already loaded")
+        recipe, source_file = _loaded(recipe, overrides, registry)
         trainer = Trainer(recipe)
         folder = claim_run_dir(Path(run_dir)) if run_dir is not None else new_run_dir(Path(recipe.train.out_dir), recipe.name)
         run = cls(recipe, trainer, folder, registry, progress)
@@ -130,8 +125,7 @@ class Run:
         """A run with no folder, for tests, benchmarks and notebooks: it
         trains and evaluates its metrics, and writes nothing."""
         registry = registry or default_registry()
-        if not isinstance(recipe, Recipe):
-            recipe = load_recipe(Path(recipe), registry, overrides)
+        recipe, _ = _loaded(recipe, overrides, registry)
         return cls(recipe, Trainer(recipe), None, registry, progress)
 
     @classmethod
@@ -366,6 +360,15 @@ class Run:
             start = time.perf_counter()
             results[name] = {**metric.evaluate(context), "seconds": round(time.perf_counter() - start, 2), "network": "ema"}
         return results
+
+
+def _loaded(recipe: Recipe | str | Path, overrides: Sequence[str], registry: Registry) -> tuple[Recipe, Path | None]:
+    """A recipe as given, or read from its file with ``overrides``; and the file."""
+    if isinstance(recipe, Recipe):
+        if overrides:
+            raise ValueError("overrides apply to a recipe file; this recipe is already loaded")
+        return recipe, None
+    return load_recipe(Path(recipe), registry, overrides), Path(recipe)
 
 
 # --------------------------------------------------------------------------

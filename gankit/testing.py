@@ -61,9 +61,10 @@ from gankit.errors import UserError
 from gankit.hookspecs import hookimpl
 from gankit.images import ImageList, image_pyramid, to_float_images
 from gankit.kinds import KINDS
+from gankit.loop import discriminate, frozen
 from gankit.options import help_text, positive
 from gankit.recipe import converter, drop_none, recipe_from_text, structure_options
-from gankit.registry import BLOCK_ENV, ENTRY_POINT_GROUP, ONLY_ENV, Component, Registry
+from gankit.registry import BLOCK_ENV, ENTRY_POINT_GROUP, ONLY_ENV, Component, Registry, plugin_selection
 
 TESTING_DIST = "gankit.testing"
 DEFAULT_DATA: dict[str, Any] = {"type": "shapes", "resolution": 16, "size": 32}
@@ -449,7 +450,7 @@ def _growth_stages(reals: torch.Tensor) -> list[Stage]:
 
 
 @contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """Tiny networks gain nothing from threads, and on a busy machine every
     parallel op waits milliseconds for a core: 50x slower than one thread."""
     threads = torch.get_num_threads()
@@ -467,15 +468,6 @@ def _tiny_networks(scales: int, num_classes: int) -> tuple[TinyPyramidGenerator,
 
 def _tiny_reals(discriminator: nn.Module) -> ImageList:
     return discriminator.prepare_reals(torch.rand(4, 3, 8, 8) * 2 - 1)
-
-
-def _evaluate(discriminator: nn.Module, images: ImageList, labels: torch.Tensor | None, features: bool) -> DOutput:
-    # as the loop hands a discriminator's output to losses and regularizers: float32 scores of shape [N]
-    result = discriminator(images, labels if discriminator.num_classes else None, features=features)
-    if features:
-        scores, feats = result
-        return DOutput(scores.reshape(-1).float(), [f.float() for f in feats])
-    return DOutput(result.reshape(-1).float())
 
 
 def _setting(scales: int, num_classes: int = 0, dtype: torch.dtype | None = None) -> str:
@@ -513,7 +505,7 @@ def check_loss(loss: Loss) -> None:
             check_loss_with_networks(loss, scales=scales, num_classes=num_classes, dtype=dtype)
 
 
-@_one_thread()
+@one_thread()
 def check_loss_with_networks(loss: Loss, *, scales: int = 1, num_classes: int = 0, dtype: torch.dtype | None = None) -> None:
     """Both phases as the loop runs them, between tiny networks that exchange
     ``scales`` images; a feature loss gets one feature per scale, of several
@@ -526,18 +518,18 @@ def check_loss_with_networks(loss: Loss, *, scales: int = 1, num_classes: int = 
     with torch.no_grad(), _autocast(dtype):
         fakes = [image.detach() for image in generator(z, labels)]
     with _autocast(dtype):
-        real_out, fake_out = _evaluate(discriminator, reals, labels, features), _evaluate(discriminator, fakes, labels, features)
+        real_out, fake_out = discriminate(discriminator, reals, labels, features), discriminate(discriminator, fakes, labels, features)
         d_loss = loss.discriminator_loss(real_out, fake_out)
     _assert_finite_scalar(d_loss, "discriminator_loss")
     d_loss.backward()
     _assert_some_gradient(discriminator, "discriminator_loss must depend on the discriminator's output")
     _assert_finite_gradients(discriminator, "discriminator_loss")
     with _autocast(dtype):
-        fake_out = _evaluate(discriminator, generator(z, labels), labels, features)
+        fake_out = discriminate(discriminator, generator(z, labels), labels, features)
         real_out = None
         if loss.needs_reals_in_generator_phase:
             with torch.no_grad():
-                real_out = _evaluate(discriminator, reals, labels, features)
+                real_out = discriminate(discriminator, reals, labels, features)
         g_loss = loss.generator_loss(fake_out, real_out)
     _assert_finite_scalar(g_loss, "generator_loss")
     g_loss.backward()
@@ -574,19 +566,6 @@ def check_dataset(dataset: Dataset) -> None:
         assert 0 <= labels.min() and labels.max() < dataset.context.num_classes
 
 
-@contextlib.contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    # the loop's G phase: D passes gradients to the fakes but keeps none itself
-    flags = [p.requires_grad for p in module.parameters()]
-    for p in module.parameters():
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
-
-
 def _penalty(
     regularizer: Regularizer,
     generator: nn.Module,
@@ -602,15 +581,15 @@ def _penalty(
         with torch.no_grad(), _autocast(dtype):
             fakes = [image.detach() for image in generator(z, labels)]
         with _autocast(dtype):
-            real_out, fake_out = _evaluate(discriminator, reals, labels, False), _evaluate(discriminator, fakes, labels, False)
+            real_out, fake_out = discriminate(discriminator, reals, labels, False), discriminate(discriminator, fakes, labels, False)
             return regularizer.penalty(PenaltyContext(discriminator, generator, reals, fakes, labels, labels, real_out, fake_out, step))
-    with _frozen(discriminator), _autocast(dtype):
+    with frozen(discriminator), _autocast(dtype):
         fakes = generator(z, labels)
-        fake_out = _evaluate(discriminator, fakes, labels, False)
+        fake_out = discriminate(discriminator, fakes, labels, False)
         return regularizer.penalty(PenaltyContext(discriminator, generator, reals, fakes, labels, labels, None, fake_out, step))
 
 
-@_one_thread()
+@one_thread()
 def check_regularizer(
     regularizer: Regularizer, folder: Path, *, scales: int = 1, num_classes: int = 0, dtype: torch.dtype | None = None, steps: int = 4
 ) -> None:
@@ -651,7 +630,7 @@ def lazy_option(component: Component) -> str | None:
     return None
 
 
-@_one_thread()
+@one_thread()
 def _lazy_terms(component: Component, folder: Path, option: str, interval: int, steps: int) -> list[float | None]:
     regularizer = component.factory(structure_options({**example_options(component, folder), option: interval}, component.options))
     torch.manual_seed(0)
@@ -820,12 +799,10 @@ def _name_hint(dist: str) -> str:
 
 
 def _not_loaded_reason(names: set[str]) -> str:
-    def listed(variable: str) -> set[str]:
-        return {part.strip() for part in os.environ.get(variable, "").split(",") if part.strip()}
-
-    if names & listed(BLOCK_ENV):
+    blocked, only = plugin_selection()
+    if names & blocked:
         return f"{BLOCK_ENV}={os.environ[BLOCK_ENV]} blocks it"
-    if listed(ONLY_ENV) and not names & listed(ONLY_ENV):
+    if only and not names & only:
         return f"{ONLY_ENV}={os.environ[ONLY_ENV]} leaves it out"
     return "the registry was loaded before it was installed, or not from entry points"
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.contracts import Dataset, Metric, MetricContext
+from gankit.contracts import BuildContext, Dataset, Metric, MetricContext
 from gankit.errors import UserError
 from gankit.images import log2_int, to_float_images
 from gankit.metrics.features import cache_folder
@@ -126,19 +126,39 @@ def _key(dataset: Dataset, options: RecognizabilityOptions) -> dict[str, Any]:
     }
 
 
+def _new_classifier(context: BuildContext, options: RecognizabilityOptions) -> Classifier:
+    # one output per real class, and one for "none of these"
+    return Classifier(context.resolution, context.channels, context.num_classes + 1, options.width)
+
+
 def _probabilities(classifier: Classifier, images: torch.Tensor) -> torch.Tensor:
     return F.softmax(classifier(images).float(), dim=1)
 
 
+def _named(probabilities: torch.Tensor, threshold: float, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which images are named as one of the ``classes`` real classes with a
+    probability of at least ``threshold`` (the last output is "none of
+    these"), and the class each is given."""
+    best, predicted = probabilities.max(dim=1)
+    return (best >= threshold) & (predicted < classes), predicted
+
+
 @torch.no_grad()
+def _classify(
+    classifier: Classifier, dataset: Dataset, indices: list[int], batch_size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classifier's probabilities for the real images ``indices``, on the CPU, and their labels."""
+    probabilities, labels = [], []
+    for start in range(0, len(indices), batch_size):
+        images, batch_labels = dataset.__getitems__(indices[start : start + batch_size])
+        probabilities.append(_probabilities(classifier, to_float_images(images).to(device)).cpu())
+        labels.append(batch_labels)
+    return torch.cat(probabilities), torch.cat(labels)
+
+
 def held_out_accuracy(classifier: Classifier, dataset: Dataset, device: torch.device, batch_size: int = 256) -> float:
-    _, held_out = _split(len(dataset))
-    correct = 0
-    for start in range(0, len(held_out), batch_size):
-        images, labels = dataset.__getitems__(held_out[start : start + batch_size])
-        predicted = classifier(to_float_images(images).to(device)).argmax(dim=1).cpu()
-        correct += int((predicted == labels).sum())
-    return correct / len(held_out)
+    probabilities, labels = _classify(classifier, dataset, _split(len(dataset))[1], batch_size, device)
+    return float((probabilities.argmax(dim=1) == labels).float().mean())
 
 
 def train_classifier(
@@ -152,7 +172,7 @@ def train_classifier(
     train, _ = _split(len(dataset))
     with torch.random.fork_rng(devices=[]), torch.enable_grad():  # metrics run under no_grad
         torch.manual_seed(0)
-        classifier = Classifier(context.resolution, context.channels, context.num_classes + 1, options.width).to(device)
+        classifier = _new_classifier(context, options).to(device)
         optimizer = torch.optim.Adam(classifier.parameters(), lr=2e-3)
         order_rng = torch.Generator().manual_seed(0)
         classifier.train()
@@ -182,7 +202,7 @@ def cached_classifier(dataset: Dataset, options: RecognizabilityOptions, device:
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
             if stored.get("key") == key:
-                classifier = Classifier(context.resolution, context.channels, context.num_classes + 1, options.width)
+                classifier = _new_classifier(context, options)
                 classifier.load_state_dict(stored["weights"])
                 return classifier.to(device).eval(), float(stored["accuracy"])
         except Exception as error:  # a torn or foreign file: train again
@@ -212,14 +232,11 @@ class Recognizability(Metric):
         assert ctx.generator is not None
         classifier, accuracy = cached_classifier(dataset, options, ctx.device)
 
-        _, held_out = _split(len(dataset))
+        train, held_out = _split(len(dataset))
         held_out = held_out[: options.images]
-        real_confident = 0
-        for start in range(0, len(held_out), ctx.batch_size):
-            images, _ = dataset.__getitems__(held_out[start : start + ctx.batch_size])
-            real_confident += int(
-                (_probabilities(classifier, to_float_images(images).to(ctx.device)).max(dim=1).values >= options.threshold).sum()
-            )
+        real_named, _ = _named(
+            _classify(classifier, dataset, held_out, ctx.batch_size, ctx.device)[0], options.threshold, context.num_classes
+        )
 
         generator = ctx.generator
         z, labels = seeded_latents(generator, options.images, ctx.seed)
@@ -230,14 +247,12 @@ class Recognizability(Metric):
             finest = images[-1]
             if finest.shape[-1] < context.resolution:  # a growing generator evaluated early
                 finest = F.interpolate(finest, size=context.resolution, mode="nearest")
-            probabilities = _probabilities(classifier, finest).cpu()
-            best, predicted = probabilities.max(dim=1)
-            sure = (best >= options.threshold) & (predicted < context.num_classes)  # the last class is "none of these"
+            sure, predicted = _named(_probabilities(classifier, finest).cpu(), options.threshold, context.num_classes)
             confident += int(sure.sum())
             found += torch.bincount(predicted[sure], minlength=context.num_classes)[: context.num_classes]
             if labels is not None:
                 asked_for += int((predicted == labels[start : start + finest.shape[0]]).sum())
-        recognizable, recognizable_real = confident / options.images, real_confident / len(held_out)
+        recognizable, recognizable_real = confident / options.images, float(real_named.float().mean())
         result: dict[str, float | int | str] = {
             "recognizable": round(recognizable, 4),
             "recognizable_real": round(recognizable_real, 4),
@@ -246,7 +261,7 @@ class Recognizability(Metric):
             "classifier_accuracy": round(accuracy, 4),
             "protocol": (
                 f"{options.images} generated and {len(held_out)} held-out real images, confidence >= {options.threshold:g}; "
-                f"classifier trained {options.epochs} epochs on {len(dataset) - len(_split(len(dataset))[1])} real images"
+                f"classifier trained {options.epochs} epochs on {len(train)} real images"
             ),
         }
         if labels is not None:

@@ -32,10 +32,14 @@ def _rgb(images: torch.Tensor) -> torch.Tensor:
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
-def _rng(seed: int, stream: int) -> torch.Generator:
+def _stream_seed(seed: int, stream: int) -> int:
     """An independent random stream for each use, so that which real images
     are read does not change where patches are cut or how they are projected."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + stream)
+    return seed * 1_000_003 + stream
+
+
+def _rng(seed: int, stream: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_stream_seed(seed, stream))
 
 
 _REALS, _LATENTS, _PATCHES, _DIRECTIONS = 0, 1, 2, 3
@@ -72,7 +76,7 @@ def _generated_chunks(ctx: MetricContext, count: int, seed: int, resolution: int
     An image smaller than the data's, from a growing generator evaluated
     early, is upsampled (nearest), as the official generator outputs it."""
     generator = ctx.generator
-    z, labels = seeded_latents(generator, count, seed * 1_000_003 + _LATENTS)  # the _LATENTS stream of _rng
+    z, labels = seeded_latents(generator, count, _stream_seed(seed, _LATENTS))
     for start in range(0, count, _CHUNK):
         chunk_labels = labels[start : start + _CHUNK] if labels is not None else None
         image = generate(generator, z[start : start + _CHUNK].to(ctx.device), chunk_labels, ctx.batch_size)[-1]
