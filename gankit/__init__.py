@@ -42,13 +42,14 @@ from gankit.sampling import generate, generated_batches, sample_images, seeded_l
 
 if TYPE_CHECKING:
     from gankit.loop import Trainer, select_device, update_ema
-    from gankit.runs import Interrupted, Run
+    from gankit.runs import Interrupted, Run, environment
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "Run": "gankit.runs",
     "Interrupted": "gankit.runs",
+    "environment": "gankit.runs",
     "Trainer": "gankit.loop",
     "update_ema": "gankit.loop",
     "select_device": "gankit.loop",
@@ -91,6 +92,7 @@ __all__ = [
     "__version__",
     "default_registry",
     "downsample_to",
+    "environment",
     "generate",
     "generated_batches",
     "hookimpl",

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("recipe", type=Path)
     check.add_argument("--set", dest="overrides", **overrides)  # type: ignore[arg-type]
     check.add_argument("--print", action="store_true", help="print the resolved recipe, every default filled in")
+    check.add_argument(
+        "--data", action="store_true", help="also decode every image of the recipe's data, listing those that cannot be decoded (slow)"
+    )
 
     lister = commands.add_parser(
         "list",
@@ -213,6 +216,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     parts = build(recipe)
     if args.print:
         print(recipe.resolved_toml(), end="")
+    if args.data:
+        _check_data(parts.dataset)
     g_params = sum(p.numel() for p in parts.generator.parameters())
     d_params = sum(p.numel() for p in parts.discriminator.parameters())
     context = parts.context
@@ -225,6 +230,24 @@ def cmd_check(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _check_data(dataset: Any) -> None:
+    """Decode every file of an images dataset, listing each bad one on
+    stdout; other datasets do what they do before training."""
+    from gankit.datasets import ImagesDataset
+
+    if not isinstance(dataset, ImagesDataset):
+        dataset.prepare()
+        return
+    bad = dataset.undecodable()
+    for path, reason in bad.items():
+        print(f"{path}: {reason}")
+    if bad:
+        raise UserError(
+            f"{dataset.files.location()}: {len(bad)} of {len(dataset.files)} images cannot be decoded (listed above); fix or "
+            "remove them, or set data.skip_undecodable = true to train without them"
+        )
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,12 @@ class JsonlOptions:
 
 
 class JsonlLogger(Logger):
-    """One JSON line per tick in the run folder's log.jsonl: kimg, losses, mean scores, img/s, sec/kimg, memory, lr, metrics."""
+    """One JSON line per tick in the run folder's log.jsonl: kimg, losses, mean scores, img/s, sec/kimg, memory, lr, metrics.
+
+    Every line is strict JSON: a number that is not finite (a NaN loss, an
+    infinite score) is written as ``null``, since JSON has no NaN or
+    Infinity and most readers other than Python's reject them.
+    """
 
     def __init__(self, options: JsonlOptions) -> None:
         self.path: Path | None = None
@@ -30,7 +37,38 @@ class JsonlLogger(Logger):
         assert self.path is not None, "open() first"
         # opened per line and flushed on close: a crash loses no finished tick
         with open(self.path, "a") as log:
-            log.write(json.dumps(record) + "\n")
+            log.write(json.dumps(_finite(record), allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def drop_ticks_after(path: Path, tick: int) -> None:
+    """Drop the lines of a log.jsonl after ``tick``: a resumed run logs the
+    ticks after its checkpoint again, and each tick should appear once. A
+    torn last line (a kill mid-write) goes too, so that every line stays JSON."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not (isinstance(record, dict) and isinstance(record.get("tick"), int) and record["tick"] > tick):
+            # written again as the logger writes it: older logs have bare NaN
+            kept.append(json.dumps(_finite(record), allow_nan=False) + "\n")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text("".join(kept))
+    os.replace(partial, path)  # a kill now leaves the old log or the new one, never half of it
 
 
 @attrs.define(kw_only=True)

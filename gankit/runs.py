@@ -19,6 +19,7 @@ From Python::
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import json
 import math
@@ -42,6 +43,7 @@ from gankit import checkpoint as ckpt
 from gankit.contracts import BuildContext, Dataset, Generator, Logger, MetricContext, Stage
 from gankit.errors import UserError
 from gankit.images import ImageList, to_float_images
+from gankit.loggers import drop_ticks_after
 from gankit.loop import Trainer, build_generator, select_device
 from gankit.pictures import save_scale_grids
 from gankit.recipe import Recipe, load_recipe, recipe_from_text
@@ -105,16 +107,18 @@ class Run:
         progress: Progress = "auto",
     ) -> Run:
         """Build ``recipe`` (a file, or one already loaded) and make its run
-        folder: ``run_dir``, which must be new or empty, or else the next
+        folder: ``run_dir`` (see :func:`claim_run_dir`), or else the next
         ``train.out_dir/NNNNN-name``. Nothing is made when building fails."""
         registry = registry or default_registry()
         recipe, source_file = _loaded(recipe, overrides, registry)
+        # read now: the recipe may be the recipe.toml of the folder claim_run_dir clears
+        source = source_file.read_bytes() if source_file is not None else None
         trainer = Trainer(recipe)
         folder = claim_run_dir(Path(run_dir)) if run_dir is not None else new_run_dir(Path(recipe.train.out_dir), recipe.name)
         run = cls(recipe, trainer, folder, registry, progress)
         if run.run_dir is not None:
-            if source_file is not None:
-                shutil.copyfile(source_file, run.run_dir / "recipe.toml")
+            if source is not None:
+                (run.run_dir / "recipe.toml").write_bytes(source)
             (run.run_dir / "resolved.toml").write_text(recipe.resolved_toml())
         return run
 
@@ -133,19 +137,29 @@ class Run:
         cls, run_dir: Path | str, overrides: Sequence[str] = (), *, registry: Registry | None = None, progress: Progress = "auto"
     ) -> Run:
         """Continue a run from its newest checkpoint. Overrides (a longer
-        ``train.kimg``, say) are written back to its resolved.toml."""
+        ``train.kimg``, say) are written back to its resolved.toml; log.jsonl
+        loses the ticks logged after the checkpoint, which the run logs again."""
         run_dir = Path(run_dir)
         registry = registry or default_registry()
         if not (run_dir / "resolved.toml").is_file():
             raise UserError(f"{run_dir}: not a gankit run folder (no resolved.toml)")
+        if _stopped_before_a_checkpoint(run_dir):
+            raise UserError(
+                f"{run_dir}: this run stopped before its first checkpoint, so there is nothing to resume; "
+                f"start it again with: gankit run RECIPE --run-dir {run_dir}"
+            )
         state_path = ckpt.find(run_dir)
         recipe = load_recipe(run_dir / "resolved.toml", registry, overrides)
         trainer = Trainer(recipe)
-        trainer.load_state_dict(ckpt.load(state_path, trainer.device))
+        state = ckpt.load(state_path, trainer.device)
+        with ckpt.restoring(state_path, f"the networks of {run_dir / 'resolved.toml'}"):
+            trainer.load_state_dict(state)
         run = cls(recipe, trainer, run_dir, registry, progress)
         run.checkpoint = state_path
-        if overrides and run.run_dir is not None:
-            (run_dir / "resolved.toml").write_text(recipe.resolved_toml())
+        if run.run_dir is not None:
+            drop_ticks_after(run_dir / "log.jsonl", trainer.tick)
+            if overrides:
+                (run_dir / "resolved.toml").write_text(recipe.resolved_toml())
         return run
 
     @classmethod
@@ -158,11 +172,13 @@ class Run:
         found = ckpt.find(Path(path))
         state = ckpt.load(found)
         recipe = recipe_from_text(state["recipe"], f"{found} (its recipe)", registry)
-        context = BuildContext(**state["context"])
+        with ckpt.restoring(found, "a gankit build context"):
+            context = BuildContext(**state["context"])
         generator = build_generator(recipe, context)
-        generator.load_state_dict(state["generator" if raw else "generator_ema"])
-        if state.get("stage"):
-            generator.set_stage(Stage(**state["stage"]))
+        with ckpt.restoring(found, "the generator its own recipe builds"):
+            generator.load_state_dict(state["generator" if raw else "generator_ema"])
+            if state["stage"]:
+                generator.set_stage(Stage(**state["stage"]))
         run = cls(recipe, None, None, registry, "none")
         run.checkpoint, run._context = found, context
         run._generator = generator.to(select_device(device)).eval()
@@ -286,13 +302,21 @@ class Run:
 
     def save_checkpoint(self) -> Path | None:
         """Write the trainer's state atomically into checkpoints/ and drop
-        the oldest beyond ``train.keep_checkpoints``."""
+        the oldest beyond ``train.keep_checkpoints``. A write that fails (a
+        full disk) leaves the older checkpoints as they were and raises a
+        :class:`UserError` that names the last good one."""
         trainer = self._trainer()
         if self.run_dir is None:
             return None
         folder = self.run_dir / "checkpoints"
         path = ckpt.checkpoint_path(folder, trainer.nimg)
-        ckpt.save_atomic(trainer.state_dict(), path)
+        try:
+            ckpt.save_atomic(trainer.state_dict(), path)
+        except OSError as error:
+            why = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else error.strerror or str(error)
+            good = ckpt.list_checkpoints(folder)
+            last = f"the last good checkpoint is {good[-1].name} (gankit run --resume {self.run_dir})" if good else "no earlier checkpoint"
+            raise UserError(f"{path}: not written, {why}; {last}") from None
         ckpt.rotate(folder, self.recipe.train.keep_checkpoints)
         return path
 
@@ -426,11 +450,35 @@ def new_run_dir(out_dir: Path, name: str) -> Path:
 
 
 def claim_run_dir(path: Path) -> Path:
-    """A folder the user named: it must be new or empty."""
+    """A folder the user named: new, empty, or a run that stopped before its
+    first checkpoint (data that failed to prepare, Ctrl-C, a kill), which
+    holds nothing to resume and is cleared so the same command works again."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise UserError(f"{path}: the run folder exists and is not empty; gankit never overwrites a run (resume it with --resume {path})")
+        if not _stopped_before_a_checkpoint(path):
+            raise UserError(
+                f"{path}: the run folder exists and is not empty; gankit never overwrites a run (resume it with --resume {path})"
+            )
+        for entry in path.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# what a run writes into its folder before its first checkpoint
+_BEFORE_A_CHECKPOINT = {"recipe.toml", "resolved.toml", "env.json", "log.jsonl", "samples", "tensorboard", "checkpoints"}
+
+
+def _stopped_before_a_checkpoint(path: Path) -> bool:
+    """``path`` is a run folder gankit made (it has resolved.toml) that holds
+    only what a run writes before its first checkpoint: nothing a user made,
+    nothing to resume."""
+    if not path.is_dir():
+        return False
+    names = {entry.name for entry in path.iterdir()}
+    return "resolved.toml" in names and names <= _BEFORE_A_CHECKPOINT and not ckpt.list_checkpoints(path / "checkpoints")
 
 
 def gankit_checkout() -> dict[str, Any] | None:
@@ -453,7 +501,21 @@ def gankit_checkout() -> dict[str, Any] | None:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
-def environment(seed: int, device: torch.device, plugins: dict[str, str]) -> dict[str, Any]:
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux), else what the platform says."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(seed: int | None = None, device: torch.device | None = None, plugins: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a result depends on besides the recipe: versions, gankit's commit, the machine, the seed, the command."""
+    device = device or torch.device("cpu")
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -461,8 +523,11 @@ def environment(seed: int, device: torch.device, plugins: dict[str, str]) -> dic
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
         "gankit": gankit.__version__,
-        "plugins": plugins,
+        "plugins": plugins or {},
         "numpy": importlib.metadata.version("numpy"),
         "git": gankit_checkout(),
         "seed": seed,

@@ -7,6 +7,7 @@ import io
 import os
 import sys
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
@@ -65,6 +66,13 @@ class ImagesOptions:
         validator=positive(),
         metadata=help_text("use only N images, evenly spaced through the files in name order, for quick runs"),
     )
+    skip_undecodable: bool = attrs.field(
+        default=False,
+        validator=attrs.validators.instance_of(bool),
+        metadata=help_text(
+            "train without the files that cannot be decoded, listing them once at the start (default: stop at the start, listing them)"
+        ),
+    )
 
 
 class ImagesDataset(Dataset):
@@ -82,13 +90,42 @@ class ImagesDataset(Dataset):
         self.in_memory = options.in_memory == "yes" or (options.in_memory == "auto" and size <= options.memory_limit_gb * 2**30)
         self.workers = 0 if self.in_memory else options.workers
         self._images: torch.Tensor | None = None
+        self._prepared = False
 
     def __len__(self) -> int:
         return len(self.files) * (2 if self.options.hflip else 1)
 
     def prepare(self) -> None:
-        if self.in_memory and self._images is None:
-            self._images = self.files.decode_all(self.options.workers)
+        """Read every file, so that a bad one stops the run here and not hours
+        in; with skip_undecodable, drop the bad ones instead."""
+        if self._prepared:
+            return
+        # In memory, the decoding that fills it finds every bad file. Otherwise
+        # decoding them all would add an epoch of decoding to each start and
+        # resume of the datasets too large to keep, so they are only checked
+        # (check_image, a few times cheaper); a file broken past what that sees
+        # still stops training when reached, and `gankit check --data` decodes all.
+        images, problems = self.files.scan(self.options.workers, keep=self.in_memory, full=self.in_memory)
+        if problems:
+            where, count = self.files.location(), len(self.files)
+            listing = _some([f"{self.files.names[i]} ({reason})" for i, reason in sorted(problems.items())])
+            if not self.options.skip_undecodable or len(problems) == count:
+                raise UserError(
+                    f"{where}: {len(problems)} of {count} images cannot be decoded: {listing}; fix or remove them, or set "
+                    "data.skip_undecodable = true to train without them (`gankit check RECIPE --data` lists them all)"
+                )
+            _warn(f"{where}: skipping {len(problems)} of {count} images that cannot be decoded: {listing}")
+            keep = [i for i in range(count) if i not in problems]
+            self.files = self.files.subset(keep)
+            images = None if images is None else images[keep]
+        self._images = images
+        self._prepared = True
+
+    def undecodable(self) -> dict[str, str]:
+        """Each file that cannot be decoded, with why, found by decoding every
+        file as training does (slow: `gankit check --data`)."""
+        _, problems = self.files.scan(self.options.workers, full=True)
+        return {self.files.path_of(i): reason for i, reason in sorted(problems.items())}
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         images, source = gather_mirrored(indices, len(self.files), self.options.hflip, self._fetch, "images")
@@ -178,12 +215,24 @@ class ImageFiles(torch.utils.data.Dataset):
             self._zip, self._zip_pid = zipfile.ZipFile(self.archive), os.getpid()
         return self._zip.read((self.root / name).as_posix())
 
+    def location(self) -> str:
+        """The folder, zip or folder inside a zip the names are relative to."""
+        return str(self.root if self.archive is None else self.archive / self.root)
+
+    def path_of(self, index: int) -> str:
+        where = f"{self.archive}/" if self.archive is not None else ""
+        return f"{where}{(self.root / self.names[index]).as_posix()}"
+
+    def subset(self, indices: list[int]) -> ImageFiles:
+        """These files only, with the same classes."""
+        names = [self.names[i] for i in indices]
+        return ImageFiles(self.archive, self.root, names, self.labels[indices], self.classes, self.resolution)
+
     def decode(self, index: int) -> torch.Tensor:
         try:
             return load_image(self.read(index), self.resolution)
-        except (OSError, ValueError, zipfile.BadZipFile) as error:
-            where = f"{self.archive}/" if self.archive is not None else ""
-            raise UserError(f"{where}{(self.root / self.names[index]).as_posix()}: cannot read the image ({error})") from None
+        except _unreadable() as error:
+            raise UserError(f"{self.path_of(index)}: cannot read the image ({_reason(error)})") from None
 
     def __getitems__(self, indices: list[int]) -> torch.Tensor:
         out = torch.empty(len(indices), 3, self.resolution, self.resolution, dtype=torch.uint8)
@@ -191,32 +240,109 @@ class ImageFiles(torch.utils.data.Dataset):
             out[row] = self.decode(index)
         return out
 
-    def decode_all(self, workers: int = 0) -> torch.Tensor:
-        """Every image, in order, as one uint8 tensor [N, 3, R, R]."""
+    def scan(self, workers: int = 0, keep: bool = False, full: bool = True) -> tuple[torch.Tensor | None, dict[int, str]]:
+        """Read every file, decoding it (``full``) or only checking it as
+        :func:`check_image` does: the images in order as one uint8 tensor
+        [N, 3, R, R] when ``keep`` (zeros for bad files), and why each bad
+        file cannot be decoded, by index."""
         from tqdm import tqdm
 
-        images = torch.empty(len(self), 3, self.resolution, self.resolution, dtype=torch.uint8)
-        batch = 64
+        images = torch.empty(len(self), 3, self.resolution, self.resolution, dtype=torch.uint8) if keep else None
+        problems: dict[int, str] = {}
         # Processes pay off only when there is much to decode.
         loader = torch.utils.data.DataLoader(
-            self,
-            batch_size=batch,
+            _Scan(self, keep, full),
+            batch_size=64,
             shuffle=False,
             num_workers=workers if len(self) >= 1000 else 0,
             collate_fn=_identity,
         )
         done = 0
+        desc = "decoding images" if full else "checking images"
         # tqdm hides itself when stderr is not a terminal.
-        with tqdm(total=len(self), desc="decoding images", unit="img", disable=None if len(self) >= 2000 else True, file=sys.stderr) as bar:
-            for part in loader:
-                images[done : done + len(part)] = part
-                done += len(part)
-                bar.update(len(part))
-        return images
+        with tqdm(total=len(self), desc=desc, unit="img", disable=None if len(self) >= 2000 else True, file=sys.stderr) as bar:
+            for count, part, bad in loader:
+                if images is not None:
+                    images[done : done + count] = part
+                problems.update(bad)
+                done += count
+                bar.update(count)
+        return images, problems
 
 
-def _identity(batch: torch.Tensor) -> torch.Tensor:
+class _Scan(torch.utils.data.Dataset):
+    """ImageFiles read batch by batch for :meth:`ImageFiles.scan`, in
+    DataLoader workers: a bad file is noted, not raised, so that one pass
+    finds them all."""
+
+    def __init__(self, files: ImageFiles, keep: bool, full: bool) -> None:
+        self.files, self.keep, self.full = files, keep, full
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitems__(self, indices: list[int]) -> tuple[int, torch.Tensor | None, dict[int, str]]:
+        size = self.files.resolution
+        images = torch.zeros(len(indices), 3, size, size, dtype=torch.uint8) if self.keep else None
+        problems = {}
+        for row, index in enumerate(indices):
+            try:
+                data = self.files.read(index)
+                if not self.full:
+                    check_image(data)
+                    continue
+                image = load_image(data, size)
+                if images is not None:
+                    images[row] = image
+            except _unreadable() as error:
+                problems[index] = _reason(error)
+        return len(indices), images, problems
+
+
+def _identity(batch: Any) -> Any:
     return batch
+
+
+def _unreadable() -> tuple[type[Exception], ...]:
+    """What reading a file that is not a sound image raises."""
+    from PIL import Image
+
+    # verify() reports a bad PNG checksum as SyntaxError; a header claiming
+    # too many pixels raises DecompressionBombError; a damaged zip member,
+    # BadZipFile or zlib.error
+    return (OSError, SyntaxError, ValueError, zipfile.BadZipFile, zlib.error, Image.DecompressionBombError)
+
+
+def _reason(error: Exception) -> str:
+    from PIL import Image
+
+    if isinstance(error, Image.UnidentifiedImageError):  # its text names the BytesIO, not the file
+        return "not an image file Pillow recognises"
+    return str(error) or type(error).__name__
+
+
+def _some(items: list[str], limit: int = 10) -> str:
+    """``a, b, c and 7 more``: the first few of a list, on one line."""
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _warn(message: str) -> None:
+    print(f"gankit: warning: {message}", file=sys.stderr)
+
+
+def check_image(data: bytes) -> None:
+    """Raise what decoding an image file's bytes would, at a fraction of the
+    cost: a PNG's chunks are checked against their checksums without being
+    inflated, and a JPEG (which has no checksums) is decoded at 1/8 scale,
+    which still reads all of it."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as opened:
+        if opened.format == "JPEG":
+            opened.draft("RGB", (1, 1))
+            opened.load()
+        else:
+            opened.verify()
 
 
 def load_image(data: bytes, resolution: int) -> torch.Tensor:
@@ -234,7 +360,11 @@ def load_image(data: bytes, resolution: int) -> torch.Tensor:
             # Decode straight to a fraction of the size where the file is
             # much larger, keeping twice the target so the resize still filters.
             opened.draft("RGB", (2 * max(target), 2 * max(target)))
-        image = ImageOps.exif_transpose(opened).convert("RGB")
+        image = ImageOps.exif_transpose(opened)
+        if image.mode.startswith("I"):
+            # 16-bit greyscale: convert() would clip it to 255, not scale it
+            image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+        image = image.convert("RGB")
     if image.size != target:
         shrinking = image.size[0] > target[0]
         image = image.resize(target, Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC)
@@ -295,13 +425,20 @@ def _zip_images(archive: Path, inner: PurePosixPath, path: str) -> list[str]:
     except (OSError, zipfile.BadZipFile) as error:
         raise UserError(f"{path}: cannot read the zip ({error})", key="path") from None
     prefix = "" if inner == PurePosixPath() else inner.as_posix() + "/"
-    names = []
+    names, unsafe = [], []
     for member in members:
         if member.endswith("/") or not member.startswith(prefix) or not _is_image(member):
             continue
         relative = member[len(prefix) :]
-        if not any(_hidden(part) for part in relative.split("/")):
+        parts = relative.split("/")
+        # A name that points out of the archive's folders is a broken or
+        # hostile zip's: unzip tools refuse to extract it, and it has no class.
+        if member.startswith("/") or ".." in parts:
+            unsafe.append(repr(member))
+        elif not any(_hidden(part) for part in parts):
             names.append(relative)
+    if unsafe:
+        _warn(f"{path}: skipped {len(unsafe)} members whose names lead out of the archive (absolute or with ..): {_some(unsafe, 5)}")
     if prefix and not names and not any(member.startswith(prefix) for member in members):
         raise UserError(f"{path}: {archive.name} has no folder {inner.as_posix()!r}; set data.path to {_FORMATS}", key="path")
     return sorted(names)

@@ -1,0 +1,211 @@
+"""Faults around checkpoints and run folders end in one line a person can act
+on: a bad checkpoint file, a full disk, a kill between a checkpoint and later
+ticks, a NaN in the log, a run that stopped before its first checkpoint."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_recipes import TINY_RECIPE
+
+from gankit import Run, testing
+from gankit import checkpoint as ckpt
+from gankit.cli import main
+from gankit.datasets.shapes import ShapesDataset
+from gankit.loggers import JsonlLogger, JsonlOptions
+
+
+def _strict_json(line: str) -> dict:
+    """json.loads, which by default accepts the NaN and Infinity that JSON has not."""
+
+    def reject(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(line, parse_constant=reject)
+
+
+def _ticks(run_dir: Path) -> list[int]:
+    return [_strict_json(line)["tick"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+def _error_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    (line,) = [line for line in err.splitlines() if line.startswith("gankit: error:")]
+    return line
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny run, to copy and damage."""
+    folder = tmp_path_factory.mktemp("trained")
+    (folder / "recipe.toml").write_text(TINY_RECIPE)
+    run = Run.start(folder / "recipe.toml", run_dir=folder / "run", registry=testing.testing_registry(), progress="none")
+    run.train()
+    return folder / "run"
+
+
+# -- 1. a bad checkpoint file --------------------------------------------------
+
+
+class NotAllowed:
+    pass
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _missing_keys(path: Path) -> None:
+    torch.save({"format": ckpt.FORMAT}, path)
+
+
+def _wrong_shapes(path: Path) -> None:
+    state = torch.load(path, weights_only=True)
+    for key in ("generator", "discriminator", "generator_ema"):
+        state[key] = {name: torch.zeros(3, *tensor.shape) for name, tensor in state[key].items()}
+    torch.save(state, path)
+
+
+def _wrong_types(path: Path) -> None:
+    state = torch.load(path, weights_only=True)
+    state["progress"]["nimg"] = "lots"
+    torch.save(state, path)
+
+
+def _code(path: Path) -> None:
+    torch.save({"format": ckpt.FORMAT, "payload": NotAllowed()}, path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (_empty, "empty"),
+        (_missing_keys, "not a complete gankit checkpoint (missing recipe, context, generator"),
+        (_wrong_shapes, "size mismatch"),
+        (_wrong_types, "progress.nimg"),
+        (_code, "NotAllowed"),
+    ],
+)
+@pytest.mark.parametrize("command", ["resume", "sample"])
+def test_a_bad_checkpoint_is_one_line_naming_the_file(trained, tmp_path, registry, capsys, damage, says, command):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    path = ckpt.find(run_dir)
+    damage(path)
+    if command == "resume":
+        code = main(["run", "--resume", str(run_dir), "--set", "train.kimg=0.08", "--progress", "lines"])
+    else:
+        code = main(["sample", str(run_dir), "--n", "4", "--out", str(tmp_path / "grid.png")])
+    line = _error_line(capsys.readouterr().err)
+    assert code == 2
+    assert str(path) in line and says in line
+    assert "weights_only" not in line and "\x1b" not in line  # torch's advice to unpickle anyway, and its colours
+
+
+# -- 2. the disk fills during a checkpoint write ------------------------------------
+
+
+def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, registry, capsys, monkeypatch):
+    (tmp_path / "recipe.toml").write_text(TINY_RECIPE.replace("[train]", "[train]\ncheckpoint_ticks = 2"))
+    real_save, saves = torch.save, []
+
+    def fill_the_disk(state, handle) -> None:
+        saves.append(handle)
+        if len(saves) == 1:
+            return real_save(state, handle)
+        handle.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", fill_the_disk)
+    run_dir = tmp_path / "run"
+    code = main(["run", str(tmp_path / "recipe.toml"), "--run-dir", str(run_dir), "--progress", "lines"])
+    line = _error_line(capsys.readouterr().err)
+    assert code == 2 and len(saves) == 2
+    good = ckpt.checkpoint_path(run_dir / "checkpoints", 32)
+    assert str(run_dir) in line and "disk is full" in line and f"last good checkpoint is {good.name}" in line
+    assert ckpt.list_checkpoints(run_dir / "checkpoints") == [good]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [good.name]  # no .partial left
+    assert ckpt.load(good)["progress"]["nimg"] == 32
+
+
+# -- 3. a kill between a checkpoint and later ticks -----------------------------------
+
+
+def test_resume_after_a_kill_logs_every_tick_once(tmp_path, registry):
+    text = TINY_RECIPE.replace("kimg = 0.064", "kimg = 0.08").replace("[train]", "[train]\ncheckpoint_ticks = 2")
+    (tmp_path / "recipe.toml").write_text(text)
+    run_dir = tmp_path / "run"
+    Run.start(tmp_path / "recipe.toml", run_dir=run_dir, progress="none").train()
+    # as SIGKILL at tick 3 would leave it: only tick 2's checkpoint, ticks 3 to 5 logged, the last line torn
+    for path in ckpt.list_checkpoints(run_dir / "checkpoints")[1:]:
+        path.unlink()
+    with open(run_dir / "log.jsonl", "a") as log:
+        log.write('{"tick": 6, "kimg": 0.0')
+    resumed = Run.resume(run_dir, progress="none")
+    assert resumed.trainer.tick == 2
+    resumed.train()
+    assert _ticks(run_dir) == [1, 2, 3, 4, 5]
+
+
+# -- 4. non-finite numbers in log.jsonl ---------------------------------------------
+
+
+def test_non_finite_numbers_are_logged_as_null(tmp_path):
+    logger = JsonlLogger(JsonlOptions())
+    logger.open(tmp_path, {}, resumed=False)
+    logger.log({"tick": 1, "kimg": 0.016, "loss/D": float("nan"), "loss/G": float("inf"), "metrics": {"fid": {"fid": float("-inf")}}})
+    logger.close()
+    (record,) = [_strict_json(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert record == {"tick": 1, "kimg": 0.016, "loss/D": None, "loss/G": None, "metrics": {"fid": {"fid": None}}}
+
+
+# -- 5. a run that stopped before its first checkpoint ------------------------------------
+
+
+def test_a_run_that_stopped_before_its_first_checkpoint_starts_again(tmp_path, registry, capsys, monkeypatch):
+    (tmp_path / "recipe.toml").write_text(TINY_RECIPE)
+    run_dir = tmp_path / "run"
+    command = ["run", str(tmp_path / "recipe.toml"), "--run-dir", str(run_dir), "--progress", "lines"]
+
+    def ctrl_c(self: ShapesDataset) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ShapesDataset, "prepare", ctrl_c)
+        assert main(command) == 130
+    assert (run_dir / "resolved.toml").is_file()
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run_dir)]) == 2
+    line = _error_line(capsys.readouterr().err)
+    assert "before its first checkpoint" in line and f"--run-dir {run_dir}" in line
+
+    assert main(command) == 0, capsys.readouterr().err
+    assert ckpt.list_checkpoints(run_dir / "checkpoints") and _ticks(run_dir) == [1, 2, 3, 4]
+
+
+def test_a_folder_killed_before_its_first_checkpoint_is_cleared_and_started(tmp_path, registry, capsys):
+    (tmp_path / "recipe.toml").write_text(TINY_RECIPE)
+    run_dir = tmp_path / "run"
+    command = ["run", str(tmp_path / "recipe.toml"), "--run-dir", str(run_dir), "--progress", "lines"]
+    assert main(command) == 0
+    # as SIGKILL before the first checkpoint leaves it: env.json, log lines, samples, a torn .partial
+    for path in (run_dir / "checkpoints").iterdir():
+        path.unlink()
+    (run_dir / "checkpoints" / ".checkpoint-000000000016.pt.partial").write_bytes(b"torn")
+    assert main(command) == 0, capsys.readouterr().err
+    assert _ticks(run_dir) == [1, 2, 3, 4]  # the old lines are gone, not doubled
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["checkpoint-000000000064.pt"]
+
+
+def test_a_run_with_a_checkpoint_is_never_started_over(trained, tmp_path, registry, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    assert main(["run", str(trained.parent / "recipe.toml"), "--run-dir", str(run_dir)]) == 2
+    assert f"--resume {run_dir}" in _error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in run_dir.rglob("*")) == before
