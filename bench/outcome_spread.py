@@ -19,13 +19,14 @@ import argparse
 import importlib.util
 import json
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from reporting import spread_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,19 +51,6 @@ def _numbers(result: dict[str, Any]) -> dict[str, float]:
     return {key: float(value) for key, value in result.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
-def summarize(runs: list[dict[str, Any]], bounds: dict[str, tuple[str, float]]) -> list[str]:
-    lines = ["| statistic | runs | min | median | max | bound | worst run |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for name in sorted({key for run in runs for key in run["statistics"]}):
-        values = [run["statistics"][name] for run in runs if name in run["statistics"]]
-        op, bound = bounds.get(name, ("", float("nan")))
-        worst = max(values) if op.startswith("<") else min(values)
-        lines.append(
-            f"| {name} | {len(values)} | {min(values):.4g} | {statistics.median(values):.4g} | {max(values):.4g} | "
-            + (f"{op} {bound:g} | {worst:.4g} |" if op else "- | - |")
-        )
-    return lines
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(OUTCOMES), help="measure these outcomes only (repeatable)")
@@ -71,7 +59,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "outcome_spread.json")
     args = parser.parse_args()
 
-    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    record: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {"kind": "outcome_spread", "outcomes": {}}
+    results = record["outcomes"]
     machine = {"torch": torch.__version__, "python": platform.python_version(), "cpu": platform.processor() or platform.machine()}
     for name in args.only or sorted(OUTCOMES):
         relative, function, bounds_name = OUTCOMES[name]
@@ -91,11 +80,12 @@ def main() -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-                results[name] = {"test": relative, "bounds": bounds, "runs": runs}
+                command = f"python bench/outcome_spread.py --only {name} --seeds {args.seeds} --threads {' '.join(map(str, args.threads))}"
+                results[name] = {"test": relative, "bounds": bounds, "command": command, "runs": runs}
                 args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(results, indent=1) + "\n")
+                args.out.write_text(json.dumps(record, indent=1) + "\n")
         print(f"\n{name} ({relative}), {len(runs)} runs, torch {torch.__version__}")
-        print("\n".join(summarize(runs, bounds)))
+        print("\n".join(spread_table(runs, bounds)))
     print(f"\n$ python bench/outcome_spread.py {' '.join(sys.argv[1:])}".rstrip())
     return 0
 

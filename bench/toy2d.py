@@ -10,7 +10,7 @@ histogram from uniform as mean ± sd over seeds, the seeds that captured every
 mode, and the wall time of one run. Runs are sequential: on a small CPU,
 parallel runs only share the same cores.
 
-    python bench/toy2d.py [--g-steps 2000] [--seeds 5] [--recipes toy_ring8_wgangp ...] [--out bench/toy2d_results.json [--resume]]
+    python bench/toy2d.py [--g-steps 2000] [--seeds 5] [--recipes toy_ring8_wgangp ...] [--out bench/results/toy2d.json [--resume]]
 
 Seeds run in the outer loop, so a benchmark cut short still has every
 recipe's first seeds; ``--resume`` keeps the runs already in ``--out``.
@@ -19,14 +19,18 @@ recipe's first seeds; ``--resume`` keeps the runs already in ``--out``.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
-import statistics
+import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from gankit import Run, default_registry, load_recipe
+from gankit import Run, default_registry, environment, load_recipe
+
+from reporting import toy2d_section
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = ("toy_ring8_wgangp", "toy_grid25_wgangp", "toy_grid25_gan", "toy_grid25_wgan_clip")
@@ -61,15 +65,6 @@ def run_once(name: str, seed: int, g_steps: int) -> dict[str, float]:
     }
 
 
-def _mean_sd(values: list[float], digits: int) -> str:
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return "undefined"
-    sd = statistics.stdev(finite) if len(finite) > 1 else 0.0
-    text = f"{statistics.mean(finite):.{digits}f} ± {sd:.{digits}f}"
-    return text if len(finite) == len(values) else f"{text} ({len(values) - len(finite)} undefined)"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--g-steps", type=int, default=2000, help="generator steps per run (the fixed budget)")
@@ -81,15 +76,22 @@ def main() -> None:
     if args.resume and not args.out:
         parser.error("--resume needs --out")
 
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in args.recipes}
+    command = shlex.join(["python", "bench/toy2d.py", *sys.argv[1:]])
+    record: dict[str, Any] = {"kind": "toy2d", "g_steps": args.g_steps, "runs": {}}
     if args.resume and args.out.exists():
-        results.update({name: runs for name, runs in json.loads(args.out.read_text()).items() if name in results})
+        record = json.loads(args.out.read_text())
+        if record.get("g_steps") != args.g_steps:
+            parser.error(f"{args.out} holds runs of {record.get('g_steps')} generator steps, not {args.g_steps}")
+    results: dict[str, list[dict[str, float]]] = record["runs"]
+    for name in args.recipes:
+        results.setdefault(name, [])
+    record.update(command=command, date=datetime.date.today().isoformat(), environment=environment())
     for seed in range(args.seeds):
         for name in args.recipes:
             if seed < len(results[name]):
                 continue
             score = run_once(name, seed, args.g_steps)
-            results.setdefault(name, []).append(score)
+            results[name].append(score)
             print(
                 f"{name} seed {seed}: {score['modes']}/{score['of_modes']} modes, {100 * score['high_quality']:.1f}% high "
                 f"quality, KL {score['kl']:.3f}, {score['seconds']:.0f} s",
@@ -97,25 +99,8 @@ def main() -> None:
                 flush=True,
             )
             if args.out:  # after every run, so that a long benchmark cut short keeps what it measured
-                args.out.write_text(json.dumps(results, indent=2))
-
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(
-        f"{args.g_steps} generator steps per run, seeds 0..{args.seeds - 1} (a row with fewer runs was cut short), "
-        "mode_coverage of the final generator (2,500 samples, 3σ)"
-    )
-    print()
-    print("| recipe | runs | modes | all modes | high quality % | KL | s/run |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, runs in results.items():
-        if not runs:
-            continue
-        full = sum(run["modes"] == run["of_modes"] for run in runs)
-        modes = _mean_sd([run["modes"] for run in runs], 1) + f" / {int(runs[0]['of_modes'])}"
-        quality = _mean_sd([100 * run["high_quality"] for run in runs], 1)
-        kl = _mean_sd([run["kl"] for run in runs], 3)
-        seconds = statistics.mean(run["seconds"] for run in runs)
-        print(f"| {name} | {len(runs)} | {modes} | {full}/{len(runs)} | {quality} | {kl} | {seconds:.0f} |")
+                args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print("\n".join(toy2d_section(record)))
 
 
 if __name__ == "__main__":

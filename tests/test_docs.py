@@ -10,8 +10,8 @@ import pytest
 from tiny_recipes import REPO
 
 
-def _recipe_reference():
-    spec = importlib.util.spec_from_file_location("recipe_reference", REPO / "scripts" / "recipe_reference.py")
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -19,8 +19,19 @@ def _recipe_reference():
 
 
 def test_recipe_reference_is_up_to_date():
-    problem = _recipe_reference().check()
+    problem = _script("recipe_reference").check()
     assert problem is None, f"docs/recipes.md: {problem}"
+
+
+def test_results_page_matches_the_benchmark_records():
+    problem = _script("results_page").check()
+    assert problem is None, f"docs/results.md: {problem}"
+
+
+def test_results_page_refuses_a_record_it_cannot_read(tmp_path):
+    (tmp_path / "mystery.json").write_text('{"kind": "mystery"}')
+    with pytest.raises(ValueError, match="mystery.json: 'kind' is 'mystery'"):
+        _script("results_page").render(tmp_path)
 
 
 def _python_blocks(path):

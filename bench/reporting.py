@@ -1,0 +1,145 @@
+"""How the benchmarks' records read: each record in bench/results/ has a
+``kind``, and SECTIONS turns a record of that kind into Markdown. The
+benchmarks print their tables with it, and scripts/results_page.py builds
+docs/results.md from every record with it, so a figure reads the same in
+both places.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def mean_sd(values: Sequence[float], digits: int = 3) -> str:
+    """``mean ± sd`` of the finite values, saying how many were not."""
+    finite = [value for value in values if math.isfinite(value)]
+    if not finite:
+        return "undefined"
+    sd = statistics.stdev(finite) if len(finite) > 1 else 0.0
+    text = f"{statistics.mean(finite):.{digits}f} ± {sd:.{digits}f}"
+    return text if len(finite) == len(values) else f"{text} ({len(values) - len(finite)} undefined)"
+
+
+def duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def machine(environment: dict[str, Any]) -> str:
+    """One line: the hardware, the threads, and the versions of the software."""
+    if environment.get("gpu"):
+        hardware = f"{environment['gpu']} ({environment.get('device')})"
+    else:
+        hardware = (
+            f"{environment.get('cpu', 'CPU')}, {environment.get('cpu_count', '?')} cores, torch threads: {environment.get('threads', '?')}"
+        )
+    if not environment.get("torch"):
+        return f"{hardware}; versions not recorded"
+    git = environment.get("git") or {}
+    commit = f" at commit {git['commit'][:10]}" + (" with local changes" if git.get("dirty") else "") if git.get("commit") else ""
+    return f"{hardware}; torch {environment.get('torch')}, Python {environment.get('python')}, gankit {environment.get('gankit')}{commit}"
+
+
+def _figure(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def recipe_section(record: dict[str, Any]) -> list[str]:
+    """A recipe trained as a user would (bench/recipe_results.py): its budget,
+    machine, command, sample grid, and each metric's figures over seeds."""
+    runs = record["runs"]
+    seeds = ", ".join(str(run["seed"]) for run in runs)
+    first = runs[0]
+    lines = [
+        f"### {record['recipe']}",
+        "",
+        f"![{record['recipe']}: samples of the EMA generator after training, seed {first['seed']}]({record['grid'].removeprefix('docs/')})",
+        "",
+        f"- **recipe**: `{record['recipe_file']}`" + (f" with `{' '.join(record['overrides'])}`" if record["overrides"] else ""),
+        f"- **budget**: {first['kimg']:g} kimg, {first['g_steps']:,} generator steps; training took "
+        f"{duration(statistics.median(run['train_seconds'] for run in runs))} a run (median of {len(runs)}), "
+        f"{statistics.median(run['img_per_s'] for run in runs):.0f} img/s, peak memory {max(run['peak_memory_mb'] for run in runs):.0f} MB",
+        f"- **machine**: {machine(record['environment'])}; measured {record['date']}",
+        f"- **command**: `{record['command']}`",
+        "",
+        f"| metric | figure | mean ± sd over seeds {seeds} | per seed |",
+        "|---|---|---:|---|",
+    ]
+    protocols = []
+    for metric in sorted({name for run in runs for name in run["metrics"]}):
+        scores = [run["metrics"].get(metric, {}) for run in runs]
+        for figure in [key for key, value in scores[0].items() if _figure(value)]:
+            values = [float(score.get(figure, math.nan)) for score in scores]
+            lines.append(f"| {metric} | {figure} | {mean_sd(values)} | {', '.join(f'{value:.4g}' for value in values)} |")
+        if scores[0].get("protocol"):
+            protocols.append(f"- {metric}: {scores[0]['protocol']}")
+    return [*lines, "", *protocols]
+
+
+def toy2d_section(record: dict[str, Any]) -> list[str]:
+    """bench/toy2d.py: mode coverage on the 2D mixtures at a fixed number of generator steps."""
+    lines = [
+        f"{record['g_steps']} generator steps per run, mode_coverage of the final EMA generator "
+        "(2,500 samples, high quality within 3σ of the nearest centre), mean ± sd over seeds.",
+        "",
+        f"- **machine**: {machine(record['environment'])}; measured {record['date']}",
+        f"- **command**: `{record['command']}`",
+        "",
+        "| recipe | runs | modes | all modes | high quality % | KL | s/run |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, runs in record["runs"].items():
+        if not runs:
+            continue
+        full = sum(run["modes"] == run["of_modes"] for run in runs)
+        modes = mean_sd([run["modes"] for run in runs], 1) + f" / {int(runs[0]['of_modes'])}"
+        quality = mean_sd([100 * run["high_quality"] for run in runs], 1)
+        kl = mean_sd([run["kl"] for run in runs], 3)
+        seconds = statistics.mean(run["seconds"] for run in runs)
+        lines.append(f"| {name} | {len(runs)} | {modes} | {full}/{len(runs)} | {quality} | {kl} | {seconds:.0f} |")
+    return lines
+
+
+def spread_table(runs: list[dict[str, Any]], bounds: dict[str, Sequence[Any]]) -> list[str]:
+    """Per statistic of an outcome test: min, median and max over runs, the bound, and the run nearest to failing it."""
+    lines = ["| statistic | runs | min | median | max | bound | worst run |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in sorted({key for run in runs for key in run["statistics"]}):
+        values = [run["statistics"][name] for run in runs if name in run["statistics"]]
+        op, bound = bounds.get(name, ("", math.nan))
+        worst = max(values) if op.startswith("<") else min(values)
+        lines.append(
+            f"| {name} | {len(values)} | {min(values):.4g} | {statistics.median(values):.4g} | {max(values):.4g} | "
+            + (f"{op} {bound:g} | {worst:.4g} |" if op else "- | - |")
+        )
+    return lines
+
+
+def outcome_spread_section(record: dict[str, Any]) -> list[str]:
+    """bench/outcome_spread.py: every outcome test's statistics over seeds and thread counts, next to its bounds."""
+    lines: list[str] = []
+    for name, outcome in sorted(record["outcomes"].items()):
+        runs = outcome["runs"]
+        seeds = sorted({run["seed"] for run in runs})
+        threads = sorted({run["threads"] for run in runs})
+        torches = sorted({run["torch"] for run in runs})
+        lines += [
+            f"### {name}: `{outcome['test']}`",
+            "",
+            f"Seeds {seeds[0]}-{seeds[-1]} with {' and '.join(map(str, threads))} threads, torch {', '.join(torches)}, "
+            f"{statistics.median(run['seconds'] for run in runs):.0f} s a run (median). Command: `{outcome['command']}`",
+            "",
+            *spread_table(runs, outcome["bounds"]),
+            "",
+        ]
+    return lines
+
+
+#: kind -> (heading, renderer)
+SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
+    "recipe": ("Recipes", recipe_section),
+    "toy2d": ("Mode coverage on the 2D mixtures", toy2d_section),
+    "outcome_spread": ("The spread behind the outcome tests' bounds", outcome_spread_section),
+}

@@ -1,0 +1,90 @@
+"""Write docs/results.md from the benchmark records in bench/results/*.json.
+
+    python scripts/results_page.py           # (re)write docs/results.md
+    python scripts/results_page.py --check   # exit 1 when it does not match the records
+
+Every record names its ``kind``; bench/reporting.py turns each kind into
+Markdown, the same text the benchmark printed. The page holds nothing
+else, so every figure on it has its record, its machine and its command,
+and a sample grid it shows must exist. A record of an unknown kind is an
+error, not a silent omission.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+OUTPUT = REPO / "docs" / "results.md"
+COMMAND = "python scripts/results_page.py"
+
+sys.path.insert(0, str(REPO / "bench"))
+from reporting import SECTIONS  # noqa: E402  (bench/ is a folder of scripts, not a package)
+
+INTRO = """\
+# Results
+
+What gankit's recipes and techniques achieve, measured. Every figure below
+comes from a record in `bench/results/`, made by the command printed with
+it, on the machine and versions named with it; the training commands are
+the ones a user would run, and the sample grids are the EMA generator's
+images at the end of the first seed's run. This page is written by
+`{command}` from those records, and a test checks that it matches them.
+
+The metrics are described in [metrics.md](metrics.md).
+"""
+
+
+def render(results: Path = RESULTS) -> str:
+    records = []
+    for path in sorted(results.glob("*.json")):
+        record = json.loads(path.read_text())
+        kind = record.get("kind") if isinstance(record, dict) else None
+        if kind not in SECTIONS:
+            raise ValueError(f"{path}: 'kind' is {kind!r}; expected one of {', '.join(sorted(SECTIONS))}")
+        records.append((path, record))
+    lines = [INTRO.format(command=COMMAND)]
+    for kind, (heading, section) in SECTIONS.items():
+        chosen = [(path, record) for path, record in records if record["kind"] == kind]
+        if not chosen:
+            continue
+        lines += [f"## {heading}", ""]
+        for path, record in chosen:
+            lines += [*section(record), "", f"<sub>record: `{path.relative_to(REPO)}`</sub>", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def missing_pictures(page: str) -> list[str]:
+    return [target for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page) if not (OUTPUT.parent / target).is_file()]
+
+
+def check() -> str | None:
+    """What is wrong with docs/results.md, or None."""
+    page = render()
+    if missing := missing_pictures(page):
+        return f"sample grids missing: {', '.join(missing)}"
+    if not OUTPUT.is_file() or OUTPUT.read_text() != page:
+        return f"does not match bench/results/*.json; run `{COMMAND}`"
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when docs/results.md does not match the records")
+    args = parser.parse_args()
+    if args.check:
+        problem = check()
+        print(f"docs/results.md: {problem}" if problem else "docs/results.md is up to date")
+        return 1 if problem else 0
+    OUTPUT.write_text(render())
+    print(f"wrote {OUTPUT.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
