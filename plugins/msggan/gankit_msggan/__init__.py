@@ -19,6 +19,7 @@ from gankit_msggan.networks import (
     MSGGenerator,
     MSGGeneratorOptions,
     connected_blocks,
+    lin_cat_split,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "RelativisticHingeLoss",
     "RelativisticHingeOptions",
     "connected_blocks",
+    "lin_cat_split",
     "register_components",
 ]
 

@@ -12,6 +12,10 @@ The layout is that of the authors' PyTorch code for MSG-ProGAN (BMSG-GAN),
 built from the ProGAN blocks of :mod:`gankit.layers` (Karras et al. 2018):
 equalized learning rate, pixel norm, minibatch standard deviation and the
 channel rule min(fmap_base / 2^b, fmap_max) of block b (4x4 is block 1).
+Each φ keeps its authors' widths: under lin_cat the discriminator's
+activations below the top are half the generator's width and r'(o) the
+other half (BMSG-GAN, sourcecode/MSG_GAN/GAN.py); simple and cat_lin keep
+ProGAN's widths (cat_lin as msg-stylegan-tf, training/networks_stylegan.py).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from gankit.options import help_text, in_range, one_of, positive
 
 COMBINES = ("simple", "lin_cat", "cat_lin")
 CONNECTIONS = ("all", "coarse", "fine", "none")
+LIN_CAT_WIDTHS = ("half", "full")
 
 
 def network_depth(context: BuildContext, what: str) -> int:
@@ -134,6 +139,14 @@ class MSGDiscriminatorOptions:
         metadata=help_text("channels of block b are min(fmap_base / 2^b, fmap_max) (ProGAN's rule; 4x4 is block 1)"),
     )
     fmap_max: int = attrs.field(default=512, validator=positive(), metadata=help_text("cap on any block's channels"))
+    lin_cat_width: Literal["half", "full"] = attrs.field(
+        default="half",
+        validator=one_of(LIN_CAT_WIDTHS),
+        metadata=help_text(
+            "combine = lin_cat only: half splits a block's input nf(b) between D's activations a and r'(o), "
+            "nf(b)/2 each (BMSG-GAN); full keeps a at ProGAN's nf(b) and adds nf(b) more from r'(o), 2·nf(b) in all"
+        ),
+    )
     mbstd_group_size: int = attrs.field(
         default=0,
         validator=in_range(0, 1 << 20),
@@ -146,21 +159,36 @@ class MSGDiscriminatorOptions:
         ),
     )
 
+    def __attrs_post_init__(self) -> None:
+        if self.lin_cat_width != "half" and self.combine != "lin_cat":
+            raise ValueError(f"'lin_cat_width' applies only to combine = 'lin_cat' (got combine {self.combine!r})")
+
 
 class Combine(nn.Module):
     """φ (Karnewar & Wang 2020, Eqs. 11-13): merge the image o at a scale
-    with the discriminator's activations a at that scale."""
+    with the discriminator's activations a at that scale.
 
-    def __init__(self, kind: str, image_channels: int, channels: int) -> None:
+    ``channels`` is a's width. ``projection`` is r'(o)'s width under
+    lin_cat, as wide as a unless given (BMSG-GAN gives each half of the
+    block's input; see :func:`lin_cat_split`)."""
+
+    def __init__(self, kind: str, image_channels: int, channels: int, projection: int | None = None) -> None:
         super().__init__()
         self.kind = kind
+        if projection is not None and kind != "lin_cat":
+            raise ValueError(f"only lin_cat takes a projection width (got combine {kind!r})")
         if kind == "simple":  # Eq. 11: [o; a]
             self.out_channels = image_channels + channels
-        elif kind == "lin_cat":  # Eq. 12: [r'(o); a]; r'(o) as wide as a, half the block's input (BMSG-GAN)
-            self.project = EqualizedConv2d(image_channels, channels, 1)
-            self.out_channels = 2 * channels
-        elif kind == "cat_lin":  # Eq. 13: r'([o; a]), back to a's width (msg-stylegan-tf)
-            self.project = EqualizedConv2d(image_channels + channels, channels, 1)
+        elif kind == "lin_cat":  # Eq. 12: [r'(o); a]; r' linear with a bias, as BMSG-GAN's fromRGB converters
+            width = channels if projection is None else projection
+            self.project = EqualizedConv2d(image_channels, width, 1)
+            self.out_channels = width + channels
+        elif kind == "cat_lin":
+            # Eq. 13: r'([o; a]) back to a's width. msg-stylegan-tf
+            # (training/networks_stylegan.py, D_basic's "combine" scope) uses a
+            # 1x1 convolution with no bias there: the block's first
+            # convolution, right after it, has one.
+            self.project = EqualizedConv2d(image_channels + channels, channels, 1, bias=False)
             self.out_channels = channels
         else:
             raise ValueError(f"unknown combine function {kind!r}; expected one of {', '.join(COMBINES)}")
@@ -171,6 +199,14 @@ class Combine(nn.Module):
         if self.kind == "lin_cat":
             return torch.cat([self.project(image), activations], dim=1)
         return self.project(torch.cat([image, activations], dim=1))
+
+
+def lin_cat_split(width: int) -> tuple[int, int]:
+    """The widths (a, r'(o)) that share a block input of ``width`` under
+    lin_cat with ``lin_cat_width = "half"``: half each, as BMSG-GAN's
+    discriminator (sourcecode/MSG_GAN/GAN.py) builds them for ProGAN's
+    power-of-two widths. Neither is ever 0, so a width of 1 gives 1 + 1."""
+    return max(1, width - width // 2), max(1, width // 2)
 
 
 def connected_blocks(depth: int, connections: str) -> set[int]:
@@ -195,35 +231,50 @@ class MSGDiscriminator(Discriminator):
         self.options = options
         self.depth = network_depth(context, "discriminator")
         self.resolution, self.num_classes = context.resolution, 0
-        channels = _channel_rule(options)
+        self.nf = _channel_rule(options)
         self.connected = connected_blocks(self.depth, options.connections)
         mbstd_channels = 1 if options.mbstd_every_block else 0
 
-        self.from_rgb = EqualizedConv2d(context.channels, channels(self.depth), 1)
+        # The top scale never goes through φ, so fromRGB gives its full width.
+        self.from_rgb = EqualizedConv2d(context.channels, self._activation_width(self.depth), 1)
         self.combines = nn.ModuleDict()
         self.blocks = nn.ModuleList()
         # Blocks from the data's resolution down to 8x8: conv3x3, LeakyReLU,
-        # conv3x3, LeakyReLU, 2x2 average pooling; ProGAN's widths nf(b) then nf(b - 1).
+        # conv3x3, LeakyReLU, 2x2 average pooling. ProGAN's widths nf(b), then
+        # a's width at the next scale down: nf(b - 1), or half of it where
+        # lin_cat's r'(o) supplies the other half (BMSG-GAN).
         for block in range(self.depth, 1, -1):
-            width = self._add_combine(block, context.channels, channels(block))
+            width = self._add_combine(block, context.channels)
             self.blocks.append(
                 nn.ModuleList(
-                    [EqualizedConv2d(width + mbstd_channels, channels(block), 3), EqualizedConv2d(channels(block), channels(block - 1), 3)]
+                    [
+                        EqualizedConv2d(width + mbstd_channels, self.nf(block), 3),
+                        EqualizedConv2d(self.nf(block), self._activation_width(block - 1), 3),
+                    ]
                 )
             )
         # The final 4x4 block: minibatch stddev, conv3x3, conv4x4, linear.
-        width = self._add_combine(1, context.channels, channels(1))
+        width = self._add_combine(1, context.channels)
         self.mbstd = MinibatchStdDev(options.mbstd_group_size)
-        self.final_conv = EqualizedConv2d(width + 1, channels(1), 3)
-        self.final_4x4 = EqualizedConv2d(channels(1), channels(1), 4, padding=0)
-        self.output = EqualizedLinear(channels(1), 1, gain=1.0)
+        self.final_conv = EqualizedConv2d(width + 1, self.nf(1), 3)
+        self.final_4x4 = EqualizedConv2d(self.nf(1), self.nf(1), 4, padding=0)
+        self.output = EqualizedLinear(self.nf(1), 1, gain=1.0)
 
-    def _add_combine(self, block: int, image_channels: int, width: int) -> int:
+    def _splits(self, block: int) -> bool:
+        """Whether lin_cat at ``block`` shares nf(b) between a and r'(o)."""
+        return block in self.connected and self.options.combine == "lin_cat" and self.options.lin_cat_width == "half"
+
+    def _activation_width(self, block: int) -> int:
+        """The width of a, the discriminator's activations at ``block``'s scale, before φ."""
+        return lin_cat_split(self.nf(block))[0] if self._splits(block) else self.nf(block)
+
+    def _add_combine(self, block: int, image_channels: int) -> int:
         """Add φ at ``block`` when its scale is connected; returns the width
         that the block's first layer then takes."""
         if block not in self.connected:
-            return width
-        combine = Combine(self.options.combine, image_channels, width)
+            return self._activation_width(block)
+        projection = lin_cat_split(self.nf(block))[1] if self._splits(block) else None
+        combine = Combine(self.options.combine, image_channels, self._activation_width(block), projection)
         self.combines[str(block)] = combine
         return combine.out_channels
 
