@@ -52,7 +52,13 @@ def _parser() -> argparse.ArgumentParser:
         "SIGINT or SIGTERM writes a checkpoint and stops; --resume continues exactly where it stopped.",
     )
     run.add_argument("recipe", nargs="?", type=Path, help="the recipe TOML file")
-    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run folder from its newest checkpoint")
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue this run folder from its newest checkpoint; --set may then change [train] (not its seed), the loss's, "
+        "regularizers' and optimizers' options, metrics and loggers, but not the networks, data or schedule",
+    )
     run.add_argument("--set", dest="overrides", **overrides)  # type: ignore[arg-type]
     run.add_argument(
         "--run-dir", type=Path, help="the run folder to make (default: OUT_DIR/NNNNN-NAME, from train.out_dir and the recipe's name)"
@@ -67,8 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="validate a recipe and build its components, without training",
-        description="Read, merge and structure a recipe and build every component on the CPU; exit 0 when it would train, 2 "
-        "with the file, key and line of the first mistake.",
+        description="Read, merge and structure a recipe, follow its schedule, estimate the memory its networks, batches "
+        "and data need, and build every component on the CPU; exit 0 when it would train, 2 with the file, key and line of "
+        "the first mistake.",
     )
     check.add_argument("recipe", type=Path)
     check.add_argument("--set", dest="overrides", **overrides)  # type: ignore[arg-type]
@@ -99,10 +106,17 @@ def _parser() -> argparse.ArgumentParser:
     sample = commands.add_parser(
         "sample",
         help="draw a grid of samples from a run or checkpoint",
-        description="Draw samples from the EMA generator of a run's newest checkpoint (or of a given checkpoint file).",
+        description="Draw samples from the EMA generator of a run's newest checkpoint (or of a given checkpoint file). "
+        "A conditional generator draws one class per row of the grid, or only class --label.",
     )
     sample.add_argument("source", type=Path, metavar="RUN_OR_CHECKPOINT")
     sample.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+    sample.add_argument(
+        "--label",
+        type=int,
+        metavar="K",
+        help="a conditional generator draws every sample of class K (0 to classes - 1); default: one class per row",
+    )
     sample.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     sample.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG to write (default samples.png)")
     sample.add_argument("--raw", action="store_true", help="use the raw generator instead of its moving average")
@@ -210,9 +224,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from gankit.loop import build
+    from gankit.preflight import preflight
     from gankit.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, default_registry(), args.overrides)
+    preflight(recipe)
     parts = build(recipe)
     if args.print:
         print(recipe.resolved_toml(), end="")
@@ -355,12 +371,35 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError(f"--n: expected a positive number of samples, got {args.n}")
     run = Run.from_checkpoint(args.source, raw=args.raw, device=args.device)
-    run.save_picture(run.sample(args.n, args.seed), args.out)
+    labels, drawn = _sample_labels(run.generator.num_classes, args.n, args.label)
+    run.save_picture(run.sample(args.n, args.seed, labels=labels), args.out)
     print(
-        f"gankit: wrote {args.n} samples from {run.checkpoint} ({'raw' if args.raw else 'EMA'} generator, seed {args.seed}) to {args.out}",
+        f"gankit: wrote {args.n} samples{drawn} from {run.checkpoint} ({'raw' if args.raw else 'EMA'} generator, seed {args.seed}) "
+        f"to {args.out}",
         file=sys.stderr,
     )
     return 0
+
+
+def _sample_labels(classes: int, n: int, label: int | None) -> tuple[Any, str]:
+    """The labels ``gankit sample`` gives a generator of ``classes`` classes
+    (None for an unconditional one), and how to say what was drawn: class
+    ``label`` throughout, or one class per row of the grid, whose rows hold
+    ⌊√n⌋ samples as the grid draws them (and as training's sample grids do)."""
+    import math
+
+    import torch
+
+    if not classes:
+        if label is not None:
+            raise UserError("--label: this generator is not conditional (it was trained without class labels)")
+        return None, ""
+    if label is not None:
+        if not 0 <= label < classes:
+            raise UserError(f"--label: expected a class from 0 to {classes - 1}, got {label}")
+        return torch.full((n,), label, dtype=torch.int64), f" of class {label}"
+    per_row = max(1, math.isqrt(n))
+    return (torch.arange(n) // per_row) % classes, f" (one class per row, {classes} classes)"
 
 
 def _metric_options(component: Any, args: argparse.Namespace, n_fake: int | None) -> Any:

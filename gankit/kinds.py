@@ -16,6 +16,13 @@ from gankit.contracts import Dataset, Discriminator, Generator, Logger, Loss, Me
 #: options (torch.optim's own order).
 Call = Literal["options", "options+context", "parameters+options"]
 
+#: What ``gankit run --resume --set ...`` may change in a kind's table:
+#: anything ("free": what is only evaluated or logged); the options but not
+#: which components there are or their types ("options": the checkpoint holds
+#: their state); nothing ("fixed": they made the checkpoint's networks, data
+#: and schedule so far, and resolved.toml must keep reproducing the run).
+OnResume = Literal["free", "options", "fixed"]
+
 
 @attrs.frozen
 class Kind:
@@ -31,6 +38,7 @@ class Kind:
     default: dict[str, Any] | None = None
     #: For a named kind whose keys are fixed (optimizers: one per network).
     keys: tuple[str, ...] | None = None
+    on_resume: OnResume = "free"
 
     def call_factory(self, factory: Callable[..., Any], options: Any, argument: Any = None) -> Any:
         """Build a component: ``argument`` is the BuildContext of a network
@@ -47,13 +55,13 @@ ROLES = ("generator", "discriminator")
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind("generator", Generator, "generator", call="options+context"),
-        Kind("discriminator", Discriminator, "discriminator", call="options+context"),
-        Kind("loss", Loss, "loss"),
-        Kind("regularizer", Regularizer, "regularizers", named=True, key_is_type=True),
-        Kind("scheduler", Scheduler, "scheduler", default={"type": "alternating"}),
+        Kind("generator", Generator, "generator", call="options+context", on_resume="fixed"),
+        Kind("discriminator", Discriminator, "discriminator", call="options+context", on_resume="fixed"),
+        Kind("loss", Loss, "loss", on_resume="options"),
+        Kind("regularizer", Regularizer, "regularizers", named=True, key_is_type=True, on_resume="options"),
+        Kind("scheduler", Scheduler, "scheduler", default={"type": "alternating"}, on_resume="fixed"),
         Kind("metric", Metric, "metrics", named=True, key_is_type=True),
-        Kind("dataset", Dataset, "data"),
+        Kind("dataset", Dataset, "data", on_resume="fixed"),
         Kind(
             "optimizer",
             torch.optim.Optimizer,
@@ -62,6 +70,7 @@ KINDS: dict[str, Kind] = {
             named=True,
             default={role: {"type": "adam"} for role in ROLES},
             keys=ROLES,
+            on_resume="options",
         ),
         Kind("logger", Logger, "loggers", named=True, key_is_type=True, default={"jsonl": {}, "tensorboard": {}}),
     )

@@ -14,6 +14,13 @@ import attrs
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
+#: The largest integer a recipe may give any option. Counts, sizes and seeds
+#: beyond it are typing mistakes, and torch's int32 indexing ends there too.
+MAX_INT = 2**31 - 1
+#: The largest image side :func:`power_of_two` accepts by default: one such
+#: RGB image is already 3 GiB as float32.
+MAX_RESOLUTION = 2**14
+
 
 def help_text(text: str) -> dict[str, str]:
     """Field metadata with the text ``gankit show`` prints for an option:
@@ -46,8 +53,12 @@ def one_of(choices: Collection[Any]) -> Validator:
     return _check(lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
 
 
-def power_of_two(minimum: int = 1) -> Validator:
-    return _check(lambda v: v >= minimum and not v & (v - 1), f"a power of two >= {minimum}")
+def power_of_two(minimum: int = 1, maximum: int = MAX_RESOLUTION) -> Validator:
+    """A power of two from ``minimum`` to ``maximum``."""
+    return attrs.validators.and_(
+        _check(lambda v: v >= minimum and not v & (v - 1), f"a power of two >= {minimum}"),
+        _check(lambda v: v <= maximum, f"at most {maximum}"),
+    )
 
 
 def each(validator: Validator) -> Validator:

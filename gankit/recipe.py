@@ -10,20 +10,30 @@ written in the file, its line.
 from __future__ import annotations
 
 import difflib
+import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import attrs
 import cattrs
 import tomli_w
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+import torch
+from cattrs.cols import homogenous_tuple_structure_factory, is_mapping, is_sequence, list_structure_factory
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 
 from gankit.errors import UserError
 from gankit.kinds import KINDS, Kind
-from gankit.options import help_text, in_range, non_negative, one_of, positive
+from gankit.options import MAX_INT, help_text, in_range, non_negative, one_of, positive
 from gankit.registry import Component, Registry
 
 KeyPath = tuple[str, ...]
@@ -104,6 +114,22 @@ class ComponentSpec:
             return self.kind.call_factory(self.component.factory, self.options, argument)
         except UserError as error:
             raise self.source.error(self.path + ((error.key,) if error.key else ()), error.message) from None
+        except (MemoryError, RuntimeError) as error:
+            # what preflight's estimate cannot see: a factory that allocates more than there is
+            if not _out_of_memory(error):
+                raise
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise self.source.error(self.culprit(), f"not enough memory to build this {self.kind.name} ({reason})") from None
+
+    def culprit(self) -> KeyPath:
+        """The key that most likely made this component too big: its largest
+        integer option set away from its default, else the table itself."""
+        candidates = [
+            (value, field.name)
+            for field in attrs.fields(type(self.options))
+            if type(value := getattr(self.options, field.name)) is int and value != field.default
+        ]
+        return self.path + ((max(candidates)[1],) if candidates else ())
 
     def to_table(self, converter: cattrs.Converter) -> dict[str, Any]:
         return {"type": self.name, **converter.unstructure(self.options)}
@@ -147,20 +173,10 @@ class Recipe:
 
 
 # --------------------------------------------------------------------------
-# Strict structuring: TOML has types, so a string is never silently an int.
+# Strict structuring: TOML has types, so a string is never silently an int,
+# and it has inf, nan and integers of any size, which no option can use.
 
 converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-
-
-def _strict(expected: type, accepts: tuple[type, ...], name: str) -> None:
-    def structure(value: Any, _: type) -> Any:
-        if isinstance(value, bool) and expected is not bool:
-            raise TypeError(f"expected {name}, got a boolean ({value!r})")
-        if not isinstance(value, accepts):
-            raise TypeError(f"expected {name}, got {_describe(value)}")
-        return expected(value)
-
-    converter.register_structure_hook(expected, structure)
 
 
 def _describe(value: Any) -> str:
@@ -168,10 +184,76 @@ def _describe(value: Any) -> str:
     return f"{kinds.get(type(value), type(value).__name__)} ({value!r})"
 
 
-_strict(int, (int,), "an integer")
-_strict(float, (int, float), "a number")
-_strict(bool, (bool,), "true or false")
-_strict(str, (str,), "a string")
+def _integer(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {_describe(value)}")
+    if value > MAX_INT:
+        raise ValueError(f"expected an integer of at most {MAX_INT:,} (2**31 - 1), got {value:,}")
+    if value < -MAX_INT - 1:
+        raise ValueError(f"expected an integer of at least {-MAX_INT - 1:,} (-2**31), got {value:,}")
+    return value
+
+
+def _number(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {_describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past float's range
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _exactly(expected: type, name: str) -> None:
+    def structure(value: Any, _: type) -> Any:
+        if type(value) is not expected:
+            raise TypeError(f"expected {name}, got {_describe(value)}")
+        return value
+
+    converter.register_structure_hook(expected, structure)
+
+
+converter.register_structure_hook(int, _integer)
+converter.register_structure_hook(float, _number)
+_exactly(bool, "true or false")
+_exactly(str, "a string")
+
+
+def _shaped(predicate: Any, make: Any, accepts: type, name: str, length: Any = None) -> None:
+    """Containers check the TOML value's shape first: cattrs would iterate a
+    string as an array, or fail on an array with ``'list' object has no
+    attribute 'items'``."""
+
+    def factory(cl: Any) -> Any:
+        inner = make(cl)
+        size = length(cl) if length else None
+
+        def structure(value: Any, _: type) -> Any:
+            if not isinstance(value, accepts):
+                raise TypeError(f"expected {name}, got {_describe(value)}")
+            if size is not None and len(value) != size:
+                raise ValueError(f"expected an array of {size} values, got {len(value)} ({value!r})")
+            return inner(value, cl)
+
+        return structure
+
+    converter.register_structure_hook_factory(predicate, factory)
+
+
+def _is_fixed_tuple(cl: Any) -> bool:
+    return get_origin(cl) is tuple and bool(get_args(cl)) and get_args(cl)[-1] is not Ellipsis
+
+
+def _sequence_hook(cl: Any) -> Any:
+    factory = homogenous_tuple_structure_factory if get_origin(cl) is tuple else list_structure_factory
+    return factory(cl, converter)
+
+
+_shaped(is_sequence, _sequence_hook, list, "an array")
+_shaped(_is_fixed_tuple, converter.gen_structure_hetero_tuple, list, "an array", length=lambda cl: len(get_args(cl)))
+_shaped(is_mapping, converter.gen_structure_mapping, dict, "a table")
 
 
 def structure_options(data: Mapping[str, Any], options_class: type) -> Any:
@@ -205,9 +287,9 @@ def _problems(error: BaseException, path: KeyPath, cls: type | None) -> Any:
         for sub in error.exceptions:
             sub_path = path
             for note in getattr(sub, "__notes__", []):
-                if hasattr(note, "name"):
+                if isinstance(note, AttributeValidationNote):
                     sub_path = path + (note.name,)
-                elif hasattr(note, "index"):
+                elif isinstance(note, IterableValidationNote):  # an array's index or a table's key
                     sub_path = path + (str(note.index),)
             yield from _problems(sub, sub_path, None)
         return
@@ -219,7 +301,7 @@ def _problems(error: BaseException, path: KeyPath, cls: type | None) -> Any:
         yield path, message
         return
     match = _QUOTED_NAME.match(message)
-    if match:  # an attrs validator, which names its attribute
+    if match and isinstance(error, (ValueError, TypeError)):  # an attrs validator, which names its attribute
         yield path + (match.group(1),), match.group(2)
         return
     if "not in literal" in message:
@@ -262,8 +344,12 @@ class RecipeSource:
     def error(self, path: KeyPath, message: str) -> UserError:
         origin, line = self.where(path)
         where = f" (line {line})" if line else ""
-        key = ".".join(path) if path else "(top level)"
-        return UserError(f"{origin}: {key}: {message}{where}")
+        return UserError(f"{origin}: {dotted(path) if path else '(top level)'}: {message}{where}")
+
+
+def dotted(path: KeyPath) -> str:
+    """A key path as TOML writes it: generator.latent_size, generator."a.b"."""
+    return ".".join(part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else json.dumps(part) for part in path)
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
@@ -325,31 +411,53 @@ def load_source(path: Path, overrides: Sequence[str] = (), _chain: tuple[Path, .
     source.data = _merge(source.data, data)
     for override in overrides:
         key_path, value = _parse_override(override)
+        origin = f"--set {override}"
         table = source.data
         for depth, key in enumerate(key_path[:-1]):
             child = table.get(key)
             if not isinstance(child, dict):
                 if child is not None:
-                    raise UserError(f"--set {override}: {'.'.join(key_path[: depth + 1])} is not a table")
+                    raise UserError(f"{origin}: {dotted(key_path[: depth + 1])} is not a table")
                 child = table[key] = {}
+                source.origins[key_path[: depth + 1]] = origin  # a table the override made is its to answer for
             table = child
+        if key_path[-1] == "type" and len(key_path) > 1 and value != table.get("type", key_path[-2]):
+            # another component, as when a recipe extends a base: the file's options for the old one would not fit
+            for key in [key for key in table if not source.origins.get(key_path[:-1] + (key,), "").startswith("--set ")]:
+                del table[key]
         table[key_path[-1]] = value
-        source.origins[key_path] = f"--set {override}"
+        source.origins[key_path] = origin
         if isinstance(value, Mapping):
-            _record(source.origins, value, f"--set {override}", key_path)
+            _record(source.origins, value, origin, key_path)
     return source
 
 
 def _parse_override(override: str) -> tuple[KeyPath, Any]:
     key, sep, raw = override.partition("=")
-    key_path = tuple(part.strip() for part in key.split("."))
-    if not sep or not all(key_path):
-        raise UserError(f"--set {override}: expected KEY.PATH=VALUE, such as train.kimg=10 or data.path=/data/faces")
+    key_path = _parse_key(key)
+    if not sep or key_path is None:
+        raise UserError(
+            f"--set {override}: expected KEY.PATH=VALUE, such as train.kimg=10, data.path=/data/faces or "
+            'generator."a.b"=1 for a key with a dot'
+        )
     try:  # a TOML value: 10, 1e-3, true, [0.0, 0.99], "text"
         value = tomllib.loads(f"value = {raw}")["value"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word or path is a string
     return key_path, value
+
+
+def _parse_key(text: str) -> KeyPath | None:
+    """A dotted key as TOML reads it, so that a quoted part may hold a dot."""
+    try:
+        table: Any = tomllib.loads(f"{text} = 0")
+    except tomllib.TOMLDecodeError:
+        return None
+    path: list[str] = []
+    while isinstance(table, dict):
+        ((name, table),) = table.items()
+        path.append(name)
+    return tuple(path)
 
 
 def _line_suffix(text: str, path: KeyPath) -> str:
@@ -469,3 +577,87 @@ def structure_recipe(source: RecipeSource, registry: Registry) -> Recipe:
     if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]+", name):
         raise source.error(("name",), f"expected a short name of letters, digits, '.', '-' or '_', got {name!r}")
     return Recipe(name=name, components=components, train=train, source=source)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    text = str(error)
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in text or "out of memory" in text
+
+
+# --------------------------------------------------------------------------
+# Resuming: which keys may change (kinds.OnResume)
+
+#: [train] keys a resumed run keeps: the seed drew its data order and latents so far.
+TRAIN_FIXED_ON_RESUME = ("seed",)
+
+_FIXED_BECAUSE = {
+    "generator": "it shapes the networks the run's checkpoints hold",
+    "discriminator": "it shapes the networks the run's checkpoints hold",
+    "dataset": "the run has trained on its data, and resolved.toml must go on reproducing the run",
+    "scheduler": "the run is part-way through its schedule",
+}
+
+
+@attrs.frozen
+class Change:
+    """A key whose value differs between a run's recipe and the recipe it is resumed with."""
+
+    path: KeyPath
+    before: Any  # None: not set
+    after: Any
+
+    def __str__(self) -> str:
+        return f"{dotted(self.path)} = {_inline(self.after)} (was {_inline(self.before)})"
+
+
+def resume_changes(before: Recipe, after: Recipe) -> list[Change]:
+    """What ``after`` changes in a run's recipe ``before``. A change that a
+    resumed run cannot make raises a :class:`UserError` that names its key,
+    where it was set, and every other such key."""
+    old, new = _leaves(before.resolved()), _leaves(after.resolved())
+    changes = {path: Change(path, old.get(path), new.get(path)) for path in {**old, **new} if old.get(path) != new.get(path)}
+    refused: dict[KeyPath, str] = {}
+    for path in changes:
+        if found := _fixed_on_resume(path, before, after):
+            refused.setdefault(*found)
+    if refused:
+        (path, why), *others = refused.items()
+        change = changes.get(path)
+        values = f" ({_inline(change.before)} in the run, {_inline(change.after)} asked for)" if change else ""
+        also = f"; nor can {', '.join(dotted(other) for other, _ in others)}" if others else ""
+        raise after.error(path, f"cannot change when resuming{values}: {why}{also}; start a new run to change it")
+    return list(changes.values())
+
+
+def _fixed_on_resume(path: KeyPath, before: Recipe, after: Recipe) -> tuple[KeyPath, str] | None:
+    """The key to blame when the key at ``path`` cannot change on resume (it,
+    or a component added or removed), and why; None when it can change."""
+    if path[0] == "train":
+        return (path, "it drew the data order and the latents of the training so far") if path[1] in TRAIN_FIXED_ON_RESUME else None
+    kind = next((kind for kind in KINDS.values() if kind.recipe_key == path[0]), None)
+    if kind is None or kind.on_resume == "free":
+        return None
+    if kind.on_resume == "fixed":
+        return path, _FIXED_BECAUSE.get(kind.name, f"the run's checkpoints were made with its {kind.name}")
+    if kind.named and path[1] not in before.components[path[0]]:
+        return path[:2], f"the run has no {kind.name} {path[1]!r}, and its checkpoints were made without it"
+    if kind.named and path[1] not in after.components[path[0]]:
+        return path[:2], f"the run's checkpoints were made with its {kind.name} {path[1]!r}"
+    if path[2 if kind.named else 1 :] == ("type",):
+        return path, f"the run's checkpoints hold the state of its {kind.name}"
+    return None
+
+
+def _leaves(table: Mapping[str, Any], prefix: KeyPath = ()) -> dict[KeyPath, Any]:
+    found: dict[KeyPath, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            found.update(_leaves(value, prefix + (key,)))
+        else:
+            found[prefix + (key,)] = value
+    return found
+
+
+def _inline(value: Any) -> str:
+    """A value as TOML writes it inline (JSON's scalars and arrays are TOML's)."""
+    return "not set" if value is None else json.dumps(value)

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import attrs
 import torch
 import tqdm
 
@@ -46,7 +47,8 @@ from gankit.images import ImageList, to_float_images
 from gankit.loggers import drop_ticks_after
 from gankit.loop import Trainer, build_generator, select_device
 from gankit.pictures import save_scale_grids
-from gankit.recipe import Recipe, load_recipe, recipe_from_text
+from gankit.preflight import preflight
+from gankit.recipe import Change, ComponentSpec, Recipe, load_recipe, recipe_from_text, resume_changes
 from gankit.registry import Registry, default_registry
 from gankit.sampling import generate, seeded_latents
 
@@ -106,13 +108,15 @@ class Run:
         registry: Registry | None = None,
         progress: Progress = "auto",
     ) -> Run:
-        """Build ``recipe`` (a file, or one already loaded) and make its run
+        """Check ``recipe`` (a file, or one already loaded) with
+        :func:`~gankit.preflight.preflight`, build it and make its run
         folder: ``run_dir`` (see :func:`claim_run_dir`), or else the next
-        ``train.out_dir/NNNNN-name``. Nothing is made when building fails."""
+        ``train.out_dir/NNNNN-name``. Nothing is made when either fails."""
         registry = registry or default_registry()
         recipe, source_file = _loaded(recipe, overrides, registry)
         # read now: the recipe may be the recipe.toml of the folder claim_run_dir clears
         source = source_file.read_bytes() if source_file is not None else None
+        preflight(recipe)
         trainer = Trainer(recipe)
         folder = claim_run_dir(Path(run_dir)) if run_dir is not None else new_run_dir(Path(recipe.train.out_dir), recipe.name)
         run = cls(recipe, trainer, folder, registry, progress)
@@ -136,9 +140,13 @@ class Run:
     def resume(
         cls, run_dir: Path | str, overrides: Sequence[str] = (), *, registry: Registry | None = None, progress: Progress = "auto"
     ) -> Run:
-        """Continue a run from its newest checkpoint. Overrides (a longer
-        ``train.kimg``, say) are written back to its resolved.toml; log.jsonl
-        loses the ticks logged after the checkpoint, which the run logs again."""
+        """Continue a run from its newest checkpoint. Overrides may change
+        what does not shape its checkpoints (a longer ``train.kimg``, an
+        optimizer's hyperparameters, which the loaded optimizers take; see
+        :data:`gankit.kinds.OnResume`); any other is refused before anything
+        is loaded. Changes are written to its resolved.toml, each resume
+        noted at its top with the kimg it was made at; log.jsonl loses the
+        ticks logged after the checkpoint, which the run logs again."""
         run_dir = Path(run_dir)
         registry = registry or default_registry()
         if not (run_dir / "resolved.toml").is_file():
@@ -149,17 +157,25 @@ class Run:
                 f"start it again with: gankit run RECIPE --run-dir {run_dir}"
             )
         state_path = ckpt.find(run_dir)
-        recipe = load_recipe(run_dir / "resolved.toml", registry, overrides)
+        before = load_recipe(run_dir / "resolved.toml", registry)
+        recipe = load_recipe(run_dir / "resolved.toml", registry, overrides) if overrides else before
+        changes = resume_changes(before, recipe)
+        hyperparameters = _optimizer_changes(before, recipe)
+        if changes:
+            preflight(recipe)
         trainer = Trainer(recipe)
         state = ckpt.load(state_path, trainer.device)
         with ckpt.restoring(state_path, f"the networks of {run_dir / 'resolved.toml'}"):
             trainer.load_state_dict(state)
+        for role, values in hyperparameters.items():  # loading restored the checkpoint's
+            for group in trainer.optimizers[role].param_groups:
+                group.update(values)
         run = cls(recipe, trainer, run_dir, registry, progress)
         run.checkpoint = state_path
         if run.run_dir is not None:
             drop_ticks_after(run_dir / "log.jsonl", trainer.tick)
-            if overrides:
-                (run_dir / "resolved.toml").write_text(recipe.resolved_toml())
+            if changes:
+                _note_resume(run_dir / "resolved.toml", recipe, changes, trainer.nimg, state_path)
         return run
 
     @classmethod
@@ -384,6 +400,50 @@ class Run:
             start = time.perf_counter()
             results[name] = {**metric.evaluate(context), "seconds": round(time.perf_counter() - start, 2), "network": "ema"}
         return results
+
+
+def _optimizer_changes(before: Recipe, after: Recipe) -> dict[str, dict[str, Any]]:
+    """For each optimizer whose options ``after`` changes, the param_groups
+    entries that change: loading a checkpoint restores the old ones. An
+    option that changes no entry could not reach the loaded optimizer, and
+    is refused."""
+    found: dict[str, dict[str, Any]] = {}
+    for role, spec in after.optimizers.items():
+        old = before.optimizers[role]
+        if spec.options == old.options:
+            continue
+        hyperparameters = _hyperparameters(old)
+        for field in attrs.fields(type(spec.options)):
+            value = getattr(spec.options, field.name)
+            if value != getattr(old.options, field.name):
+                one = attrs.evolve(old, options=attrs.evolve(old.options, **{field.name: value}))
+                if _hyperparameters(one) == hyperparameters:
+                    raise after.error(
+                        spec.path + (field.name,),
+                        f"cannot change when resuming: the {spec.name} optimizer the checkpoint restores has no "
+                        "hyperparameter it sets; start a new run to change it",
+                    )
+        found[role] = {key: value for key, value in _hyperparameters(spec).items() if hyperparameters.get(key) != value}
+    return found
+
+
+def _hyperparameters(spec: ComponentSpec) -> dict[str, Any]:
+    """What an optimizer built from ``spec`` keeps in its param_groups."""
+    group = spec.build([torch.nn.Parameter(torch.zeros(1))]).param_groups[0]
+    return {key: value for key, value in group.items() if key != "params"}
+
+
+#: resolved.toml's first lines: one comment for each resume that changed the recipe
+_RESUMED = "# resumed at "
+
+
+def _note_resume(path: Path, recipe: Recipe, changes: list[Change], nimg: int, checkpoint: Path) -> None:
+    """Write ``recipe`` to resolved.toml below the notes of earlier resumes
+    and one for this resume: comments, so ``gankit run`` still reads it and a
+    new run started from it has no history."""
+    notes = [line for line in path.read_text().splitlines() if line.startswith(_RESUMED)]
+    notes.append(f"{_RESUMED}{nimg / 1000:g} kimg ({checkpoint.name}) with {', '.join(str(change) for change in changes)}")
+    path.write_text("\n".join(notes) + "\n" + recipe.resolved_toml())
 
 
 def _loaded(recipe: Recipe | str | Path, overrides: Sequence[str], registry: Registry) -> tuple[Recipe, Path | None]:

@@ -1,7 +1,7 @@
 """gankit's layers and its public API, checked from the source.
 
 The core is layered errors/options/layers/images -> contracts -> registry,
-recipe, datasets, metrics -> loop -> runs -> cli: a module imports (at its
+recipe, datasets, metrics -> loop, preflight -> runs -> cli: a module imports (at its
 top) only modules of its own layer or below, with no circle. Plugins and
 benchmarks import only the public API."""
 
@@ -32,7 +32,7 @@ LAYERS = [
         "gankit.builtin",
         "gankit",
     },
-    {"gankit.loop"},
+    {"gankit.loop", "gankit.preflight"},
     {"gankit.runs"},
     {"gankit.cli", "gankit.testing"},
 ]

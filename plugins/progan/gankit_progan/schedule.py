@@ -19,13 +19,15 @@ from typing import Any
 import attrs
 
 from gankit import Progress, Scheduler, Stage, StepPlan, log2_int
-from gankit.options import help_text, non_negative, positive, power_of_two
+from gankit.options import MAX_RESOLUTION, help_text, non_negative, positive, power_of_two
 
 
 def _per_resolution(instance: Any, attribute: "attrs.Attribute[Any]", value: dict[str, Any]) -> None:
     for key, item in value.items():
-        if not key.isdigit() or int(key) < 4 or int(key) & (int(key) - 1):
-            raise ValueError(f"'{attribute.name}' keys must be resolutions, powers of two >= 4 such as \"256\" (got {key!r})")
+        if not key.isdigit() or not 4 <= int(key) <= MAX_RESOLUTION or int(key) & (int(key) - 1):
+            raise ValueError(
+                f"'{attribute.name}' keys must be resolutions, powers of two >= 4 and <= {MAX_RESOLUTION} such as \"256\" (got {key!r})"
+            )
         if not item > 0:
             raise ValueError(f"'{attribute.name}' values must be > 0 (got {item!r} for {key})")
 
