@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--metric", action="append", default=[], help="a metric evaluated at the end besides the recipe's own (repeatable)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="a recipe override (repeatable)")
     parser.add_argument("--out", type=Path, default=None, help="the record (default: bench/results/recipe-NAME.json)")
+    parser.add_argument("--note", default="", help="what a reader should know about how it was run (a shared machine, say)")
     args = parser.parse_args()
 
     recipe = Path(args.recipe) if args.recipe.endswith(".toml") else REPO / "recipes" / f"{args.recipe}.toml"
@@ -87,6 +88,7 @@ def main() -> None:
         "recipe_file": str(recipe.resolve().relative_to(REPO)) if recipe.resolve().is_relative_to(REPO) else str(recipe),
         "command": command,
         "overrides": args.overrides,
+        "note": args.note,
         "date": datetime.date.today().isoformat(),
         "environment": {
             key: environment.get(key) for key in ("python", "torch", "gankit", "git", "device", "gpu", "cpu", "cpu_count", "threads")

@@ -64,6 +64,7 @@ def recipe_section(record: dict[str, Any]) -> list[str]:
         f"{statistics.median(run['img_per_s'] for run in runs):.0f} img/s, peak memory {max(run['peak_memory_mb'] for run in runs):.0f} MB",
         f"- **machine**: {machine(record['environment'])}; measured {record['date']}",
         f"- **command**: `{record['command']}`",
+        *([f"- **note**: {record['note']}"] if record.get("note") else []),
         "",
         f"| metric | figure | mean ± sd over seeds {seeds} | per seed |",
         "|---|---|---:|---|",
