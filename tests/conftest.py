@@ -57,3 +57,18 @@ def registry(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(gankit.registry, "_default", testing_registry())
     return testing_registry()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny run (recipe.toml beside its folder run/), trained once
+    for the whole session: a test copies it before damaging or resuming it."""
+    from tiny_recipes import TINY_RECIPE
+
+    from gankit import Run, testing
+
+    folder = tmp_path_factory.mktemp("trained")
+    (folder / "recipe.toml").write_text(TINY_RECIPE)
+    run = Run.start(folder / "recipe.toml", run_dir=folder / "run", registry=testing.testing_registry(), progress="none")
+    run.train()
+    return folder / "run"

@@ -13,7 +13,7 @@ import pytest
 import torch
 from tiny_recipes import TINY_RECIPE
 
-from gankit import Run, testing
+from gankit import Run
 from gankit import checkpoint as ckpt
 from gankit.cli import main
 from gankit.datasets.shapes import ShapesDataset
@@ -37,16 +37,6 @@ def _error_line(err: str) -> str:
     assert "Traceback" not in err, err
     (line,) = [line for line in err.splitlines() if line.startswith("gankit: error:")]
     return line
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished tiny run, to copy and damage."""
-    folder = tmp_path_factory.mktemp("trained")
-    (folder / "recipe.toml").write_text(TINY_RECIPE)
-    run = Run.start(folder / "recipe.toml", run_dir=folder / "run", registry=testing.testing_registry(), progress="none")
-    run.train()
-    return folder / "run"
 
 
 # -- 1. a bad checkpoint file --------------------------------------------------
@@ -92,9 +82,9 @@ def _code(path: Path) -> None:
     ],
 )
 @pytest.mark.parametrize("command", ["resume", "sample"])
-def test_a_bad_checkpoint_is_one_line_naming_the_file(trained, tmp_path, registry, capsys, damage, says, command):
+def test_a_bad_checkpoint_is_one_line_naming_the_file(tiny_run, tmp_path, registry, capsys, damage, says, command):
     run_dir = tmp_path / "run"
-    shutil.copytree(trained, run_dir)
+    shutil.copytree(tiny_run, run_dir)
     path = ckpt.find(run_dir)
     damage(path)
     if command == "resume":
@@ -202,10 +192,10 @@ def test_a_folder_killed_before_its_first_checkpoint_is_cleared_and_started(tmp_
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["checkpoint-000000000064.pt"]
 
 
-def test_a_run_with_a_checkpoint_is_never_started_over(trained, tmp_path, registry, capsys):
+def test_a_run_with_a_checkpoint_is_never_started_over(tiny_run, tmp_path, registry, capsys):
     run_dir = tmp_path / "run"
-    shutil.copytree(trained, run_dir)
+    shutil.copytree(tiny_run, run_dir)
     before = sorted(p.name for p in run_dir.rglob("*"))
-    assert main(["run", str(trained.parent / "recipe.toml"), "--run-dir", str(run_dir)]) == 2
+    assert main(["run", str(tiny_run.parent / "recipe.toml"), "--run-dir", str(run_dir)]) == 2
     assert f"--resume {run_dir}" in _error_line(capsys.readouterr().err)
     assert sorted(p.name for p in run_dir.rglob("*")) == before

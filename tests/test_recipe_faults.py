@@ -214,19 +214,9 @@ def test_a_malformed_value_in_the_file_is_blamed_on_the_file(tmp_path, capsys, r
 # -- resuming with changes ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished tiny run (64 images), to copy and resume."""
-    folder = tmp_path_factory.mktemp("trained")
-    (folder / "recipe.toml").write_text(TINY_RECIPE)
-    run = Run.start(folder / "recipe.toml", run_dir=folder / "run", registry=testing.testing_registry(), progress="none")
-    run.train()
-    return folder / "run"
-
-
 @pytest.fixture
-def run_dir(trained: Path, tmp_path: Path) -> Path:
-    shutil.copytree(trained, tmp_path / "run")
+def run_dir(tiny_run: Path, tmp_path: Path) -> Path:
+    shutil.copytree(tiny_run, tmp_path / "run")
     return tmp_path / "run"
 
 
