@@ -37,6 +37,8 @@ import torch
 
 from gankit import Run
 
+from reporting import mean_sd
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "msggan_shapes.toml"
 VARIANTS = {
@@ -64,11 +66,6 @@ def run_once(connections: str, seed: int, kimg: float, swd_images: int) -> dict[
     swd = record["metrics"]["swd"]
     scores = {key: float(value) for key, value in swd.items() if key.startswith("swd_")}
     return {**scores, "seconds": time.perf_counter() - started, "steps": record["g_steps"]}
-
-
-def _mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {sd:.1f}"
 
 
 def main() -> None:
@@ -105,7 +102,7 @@ def main() -> None:
     print("| connections | " + " | ".join(levels) + " | s/run |")
     print("|---|" + "---:|" * (len(levels) + 1))
     for connections, runs in results.items():
-        cells = [_mean_sd([run[level] for run in runs]) for level in levels]
+        cells = [mean_sd([run[level] for run in runs], 1) for level in levels]
         print(f"| {VARIANTS[connections]} | " + " | ".join(cells) + f" | {statistics.mean(run['seconds'] for run in runs):.0f} |")
 
 

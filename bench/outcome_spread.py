@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from gankit import environment
 
 from reporting import spread_table
 
@@ -61,7 +62,7 @@ def main() -> int:
 
     record: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {"kind": "outcome_spread", "outcomes": {}}
     results = record["outcomes"]
-    machine = {"torch": torch.__version__, "python": platform.python_version(), "cpu": platform.processor() or platform.machine()}
+    machine = {key: value for key, value in environment().items() if key in ("torch", "python", "cpu")}
     for name in args.only or sorted(OUTCOMES):
         relative, function, bounds_name = OUTCOMES[name]
         module = _module(relative)
