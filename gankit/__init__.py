@@ -2,7 +2,7 @@
 
 This module is gankit's public API: everything a plugin, a benchmark or a
 notebook may use is importable from here, together with the public modules
-``gankit.options`` (option validators), ``gankit.layers`` (ProGAN's layers),
+``gankit.options`` (option validators), ``gankit.layers`` (shared network blocks),
 ``gankit.metrics`` (Inception features and the distances on them) and
 ``gankit.testing`` (the contract suite). Every other module is private and
 may change; ``tests/test_layering.py`` checks that no plugin imports one.

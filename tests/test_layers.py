@@ -67,3 +67,34 @@ def test_minibatch_stddev_handles_batches_the_group_does_not_divide():
         assert layer(torch.randn(n, 2, 4, 4)).shape == (n, 3, 4, 4)
     whole = MinibatchStdDev(group_size=0)(torch.randn(5, 2, 3, 3))
     assert torch.allclose(whole[:, 2], whole[0, 2, 0, 0].expand(5, 3, 3))  # one value over the whole batch
+
+
+def test_conditional_batch_norm_starts_as_plain_batch_norm_and_then_depends_on_the_class():
+    from gankit.layers import ConditionalBatchNorm2d
+
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 4, 4)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    layer = ConditionalBatchNorm2d(3, classes=3)
+    plain = torch.nn.BatchNorm2d(3, affine=False)
+    assert torch.allclose(layer(x, labels), plain(x), atol=1e-6)
+    with torch.no_grad():
+        layer.scale.weight[1] = 2.0
+        layer.shift.weight[1] = 0.5
+    out = layer(x, labels)
+    normalized = plain(x)
+    assert torch.allclose(out[1], normalized[1] * 2.0 + 0.5, atol=1e-6)
+    assert torch.allclose(out[0], normalized[0], atol=1e-6)
+
+
+def test_projection_head_is_psi_plus_the_inner_product_with_the_class_embedding():
+    from gankit.layers import ProjectionHead
+
+    torch.manual_seed(0)
+    head = ProjectionHead(5, classes=4)
+    features = torch.randn(3, 5)
+    labels = torch.tensor([3, 0, 3])
+    by_hand = head.linear(features).squeeze(1) + (head.embed.weight[labels] * features).sum(1)
+    assert torch.allclose(head(features, labels), by_hand)
+    assert torch.allclose(head(features, None), head.linear(features).squeeze(1))
+    assert not torch.allclose(head(features, labels), head(features, torch.tensor([1, 1, 1])))

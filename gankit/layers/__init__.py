@@ -1,0 +1,35 @@
+"""Building blocks that any plugin's networks may use; this package is part of
+gankit's public API. Each module holds one paper's blocks:
+
+- :mod:`.progan`: equalized learning rate, pixel norm, minibatch standard
+  deviation and the channel rule (Karras et al. 2018);
+- :mod:`.conditional`: conditional batch normalization (de Vries et al. 2017)
+  and the projection discriminator's head (Miyato & Koyama 2018).
+
+Import them from ``gankit.layers``; the module a block lives in may change.
+"""
+
+from gankit.layers.conditional import ConditionalBatchNorm2d, ProjectionHead
+from gankit.layers.progan import (
+    LEAK,
+    RELU_GAIN,
+    EqualizedConv2d,
+    EqualizedLinear,
+    MinibatchStdDev,
+    PixelNorm,
+    lrelu,
+    nf,
+)
+
+__all__ = [
+    "LEAK",
+    "RELU_GAIN",
+    "ConditionalBatchNorm2d",
+    "EqualizedConv2d",
+    "EqualizedLinear",
+    "MinibatchStdDev",
+    "PixelNorm",
+    "ProjectionHead",
+    "lrelu",
+    "nf",
+]
