@@ -33,7 +33,7 @@ from gankit.contracts import (
     Stage,
     StepPlan,
 )
-from gankit.errors import UserError
+from gankit.errors import NonFinite, UserError
 from gankit.hookspecs import hookimpl
 from gankit.images import ImageList, downsample_to, image_pyramid, is_power_of_two, log2_int, quantize, to_float_images
 from gankit.recipe import Recipe, load_recipe, recipe_from_text
@@ -88,6 +88,7 @@ __all__ = [
     "Stage",
     "StepPlan",
     "Trainer",
+    "NonFinite",
     "UserError",
     "__version__",
     "default_registry",

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 import gankit
-from gankit.errors import UserError
+from gankit.errors import NonFinite, UserError
 from gankit.metrics.inception import RESIZE_FILTERS
 from gankit.registry import KINDS, default_registry
 
@@ -180,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except UserError as error:
         print(f"gankit: error: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except NonFinite as error:
+        print(f"gankit: error: training stopped at {error.kimg:g} kimg: {error.where}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)

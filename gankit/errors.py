@@ -17,3 +17,17 @@ class UserError(Exception):
         super().__init__(message)
         self.message = message
         self.key = key
+
+
+class NonFinite(Exception):
+    """A loss, a penalty or a weight became NaN or infinite during training.
+
+    ``where`` names the phase, the step and the term (``D step 153: loss/D
+    = nan``); the CLI prints it with the last good checkpoint and exits 3."""
+
+    exit_code = 3
+
+    def __init__(self, where: str, kimg: float) -> None:
+        super().__init__(where)
+        self.where = where
+        self.kimg = kimg

@@ -82,24 +82,34 @@ class TensorBoardLogger(Logger):
 
     def __init__(self, options: TensorBoardOptions) -> None:
         self.writer: Any = None
+        self.folder: Path | None = None
+        self.resumed = False
 
     def open(self, run_dir: Path, resolved_recipe: dict[str, Any], resumed: bool) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when a run has a folder
+        self.folder, self.resumed = run_dir / "tensorboard", resumed
 
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+    def _writer(self, step: int) -> Any:
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when a run has a folder
+
+            # a resumed run logs again from its checkpoint on: purge_step hides
+            # the events written after it, so that TensorBoard shows each step once
+            self.writer = SummaryWriter(str(self.folder), purge_step=step if self.resumed else None)
+        return self.writer
 
     def log(self, record: dict[str, Any]) -> None:
         step = round(record["kimg"] * 1000)
+        writer = self._writer(step)
         for key, value in record.items():
             if isinstance(value, (int, float)) and key not in ("tick", "kimg"):
-                self.writer.add_scalar(key, value, step)
+                writer.add_scalar(key, value, step)
         for name, values in record.get("metrics", {}).items():
             for key, value in values.items():
                 if isinstance(value, (int, float)) and key != "seconds":
-                    self.writer.add_scalar(f"metrics/{name}/{key}", value, step)
+                    writer.add_scalar(f"metrics/{name}/{key}", value, step)
 
     def log_picture(self, name: str, picture: torch.Tensor, kimg: float) -> None:
-        self.writer.add_image(name, picture, round(kimg * 1000))
+        self._writer(round(kimg * 1000)).add_image(name, picture, round(kimg * 1000))
 
     def close(self) -> None:
         if self.writer is not None:

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import itertools
+import operator
 import os
 import resource
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -38,7 +42,7 @@ from gankit.contracts import (
     Stage,
     StepPlan,
 )
-from gankit.errors import UserError
+from gankit.errors import NonFinite, UserError
 from gankit.images import ImageList, to_float_images
 from gankit.recipe import Recipe
 
@@ -211,6 +215,31 @@ class Trainer:
         self.step_callbacks: list[StepCallback] = []
         self.stop_requested = False
         self._stats: dict[str, tuple[torch.Tensor, int]] = {}  # name: (sum over the tick, count)
+        self.lr_factor = 1.0  # lowered by each rollback after a non-finite step (train.on_nonfinite)
+        self._consecutive_skips = 0
+        self._tick_skips = 0
+        self.reuses_fakes = False  # this iteration's D phase keeps G(z) for the G phase (train.reuse_fakes)
+        self._reused_fakes: tuple[ImageList, torch.Tensor | None] | None = None
+        self.compiled = False
+        if self.options.compile:
+            self._compile()
+
+    def _compile(self) -> None:
+        # nn.Module.compile compiles in place: state_dict keys, set_stage and
+        # the EMA copy (made above, eager) stay as they are
+        for network in (self.G, self.D):
+            network.compile(mode=self.options.compile_mode)
+        self.compiled = True
+
+    def _uncompile(self, error: RuntimeError) -> None:
+        for network in (self.G, self.D):
+            network._compiled_call_impl = None  # back to eager; the only way nn.Module.compile offers
+        self.compiled = False
+        print(
+            f"gankit: train.compile: torch.compile cannot differentiate this step twice ({str(error).splitlines()[0]}); "
+            "a gradient penalty or R1 needs it, so the networks run eagerly from here",
+            file=sys.stderr,
+        )
 
     @property
     def finished(self) -> bool:
@@ -270,6 +299,7 @@ class Trainer:
                 "tick": self.tick,
                 "tick_start_nimg": self.tick_start_nimg,
                 "batch_size": self.batch_size,
+                "lr_factor": self.lr_factor,
             },
             "stage": attrs.asdict(self.stage) if self.stage else None,
             "rng": {
@@ -294,6 +324,7 @@ class Trainer:
         self.d_steps, self.g_steps = progress["d_steps"], progress["g_steps"]
         self.tick, self.tick_start_nimg = progress["tick"], progress["tick_start_nimg"]
         self.batch_size = progress["batch_size"]
+        self.lr_factor = float(progress.get("lr_factor", 1.0))
         if state["stage"]:
             self._set_stage(Stage(**state["stage"]))
         torch.set_rng_state(state["rng"]["torch"])
@@ -320,7 +351,7 @@ class Trainer:
                 opt.state.clear()
         for role, opt in self.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lrs[role], strict=True):
-                group["lr"] = base * plan.lr_scale
+                group["lr"] = base * plan.lr_scale * self.lr_factor
         batch_size = plan.batch_size or self.options.batch_size
         if batch_size != self.batch_size:
             self.batch_size = batch_size
@@ -341,12 +372,46 @@ class Trainer:
         total, count = self._stats.get(name, (0.0, 0))
         self._stats[name] = (value.detach().float() + total, count + 1)
 
-    def _add_penalties(self, phase: str, context: PenaltyContext, objective: torch.Tensor) -> torch.Tensor:
+    def _penalties(self, phase: str, context: PenaltyContext) -> dict[str, torch.Tensor]:
+        terms = {}
         for name, regularizer in self.regularizers.items():
             if regularizer.phase == phase and (term := regularizer.penalty(context)) is not None:
-                self._record(f"reg/{name}", term)
-                objective = objective + term
-        return objective
+                terms[f"reg/{name}"] = term
+        return terms
+
+    def _finite(self, phase: str, step: int, objective: torch.Tensor, terms: dict[str, torch.Tensor]) -> bool:
+        """Whether this step's objective is finite, so that its update may be
+        taken. One host sync per phase step: a NaN must not reach the weights
+        unnoticed. When it is not finite, train.on_nonfinite decides: skip the
+        update (returns False), or raise :class:`NonFinite` naming the term."""
+        if bool(torch.isfinite(objective)):
+            self._consecutive_skips = 0
+            return True
+        bad = [f"{name} = {float(term.detach())}" for name, term in terms.items() if not bool(torch.isfinite(term))]
+        where = f"{phase} step {step}: {', '.join(bad) or f'the objective = {float(objective.detach())}'}"
+        if self.options.on_nonfinite == "skip":
+            self.check_weights()  # a step cannot be skipped past weights that are already lost
+            if self._consecutive_skips < self.options.nonfinite_skip_limit:
+                self._consecutive_skips += 1
+                self._tick_skips += 1
+                return False
+            where += f" ({self._consecutive_skips} steps skipped in a row before it)"
+        raise NonFinite(where, self.nimg / 1000)
+
+    def discard_tick(self) -> None:
+        """Forget the statistics of the tick in progress (after a rollback)."""
+        self._stats.clear()
+        self._tick_skips = 0
+        self._consecutive_skips = 0
+        self._reused_fakes = None
+
+    def check_weights(self) -> None:
+        """Raise :class:`NonFinite` when a parameter or buffer of a network is
+        NaN or infinite; a run calls it before writing a checkpoint."""
+        for role, network in (("generator", self.G), ("discriminator", self.D), ("generator_ema", self.G_ema)):
+            for name, tensor in itertools.chain(network.named_parameters(), network.named_buffers()):
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    raise NonFinite(f"weights: {role}.{name} holds NaN or infinite values", self.nimg / 1000)
 
     def _optimize(self, role: str, network: nn.Module, objective: torch.Tensor) -> None:
         opt, scaler = self.optimizers[role], self.scalers[role]
@@ -357,40 +422,73 @@ class Trainer:
         for regularizer in self.regularizers.values():
             regularizer.after_step(network, role)  # type: ignore[arg-type]
 
+    def _step(self, phase: str, step: int, role: str, network: nn.Module, terms: dict[str, torch.Tensor]) -> bool:
+        """Check and take one phase's update; returns whether it was taken."""
+        objective = functools.reduce(operator.add, terms.values())
+        if not self._finite(phase, step, objective, terms):
+            return False
+        for name, term in terms.items():
+            self._record(name, term)
+        self._optimize(role, network, objective)
+        return True
+
     def d_step(self, reals: ImageList, real_labels: torch.Tensor | None) -> None:
         features = self.loss.needs_features
         z, fake_labels = self._latents(reals[-1].shape[0])
-        with torch.no_grad(), self._autocast():
-            fakes = [image.detach() for image in self._generate(z, fake_labels)]
+        if self.reuses_fakes:
+            # train.reuse_fakes: G's weights do not change in the D phase, so
+            # G(z) made here with its graph is exactly the G phase's G(z)
+            with self._autocast():
+                generated = self._generate(z, fake_labels)
+            self._reused_fakes = (generated, fake_labels)
+            fakes = [image.detach() for image in generated]
+        else:
+            with torch.no_grad(), self._autocast():
+                fakes = [image.detach() for image in self._generate(z, fake_labels)]
         with self._autocast():
             real_out = discriminate(self.D, reals, real_labels, features)
             fake_out = discriminate(self.D, fakes, fake_labels, features)
-            objective = self.loss.discriminator_loss(real_out, fake_out)
-            self._record("loss/D", objective)
+            terms = {"loss/D": self.loss.discriminator_loss(real_out, fake_out)}
             context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.d_steps)
-            objective = self._add_penalties("D", context, objective)
-        self._optimize("discriminator", self.D, objective)
-        self._record("scores/real", real_out.scores.mean())
-        self._record("scores/fake", fake_out.scores.mean())
+            terms |= self._penalties("D", context)
+        if self._step("D", self.d_steps, "discriminator", self.D, terms):
+            self._record("scores/real", real_out.scores.mean())
+            self._record("scores/fake", fake_out.scores.mean())
         self.d_steps += 1
 
     def g_step(self, reals: ImageList, real_labels: torch.Tensor | None) -> None:
         features = self.loss.needs_features
-        z, fake_labels = self._latents(reals[-1].shape[0])
-        with frozen(self.D):
+        if self._reused_fakes is not None:
+            fakes, fake_labels = self._reused_fakes
+            self._reused_fakes = None
+        else:
+            z, fake_labels = self._latents(reals[-1].shape[0])
             with self._autocast():
                 fakes = self._generate(z, fake_labels)
+        with frozen(self.D):
+            with self._autocast():
                 fake_out = discriminate(self.D, fakes, fake_labels, features)
                 real_out = None
                 if self.loss.needs_reals_in_generator_phase:
                     with torch.no_grad():
                         real_out = discriminate(self.D, reals, real_labels, features)
-                objective = self.loss.generator_loss(fake_out, real_out)
-                self._record("loss/G", objective)
+                terms = {"loss/G": self.loss.generator_loss(fake_out, real_out)}
                 context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.g_steps)
-                objective = self._add_penalties("G", context, objective)
-            self._optimize("generator", self.G, objective)
+                terms |= self._penalties("G", context)
+            self._step("G", self.g_steps, "generator", self.G, terms)
         self.g_steps += 1
+
+    def _compiled_call(self, phase_step: Callable[[ImageList, torch.Tensor | None], None], *args: Any) -> None:
+        if not self.compiled:
+            return phase_step(*args)
+        try:
+            return phase_step(*args)
+        except RuntimeError as error:
+            if "double backward" not in str(error):
+                raise
+            self._uncompile(error)
+            self._reused_fakes = None
+            return phase_step(*args)  # the failed try took no optimizer step
 
     def _ema_beta(self) -> float:
         halflife_nimg = self.options.ema_halflife_kimg * 1000
@@ -418,6 +516,9 @@ class Trainer:
             "elapsed_s": round(elapsed, 2),
             "memory_mb": round(self._memory_mb(), 1),
         }
+        if self._tick_skips:
+            record["nonfinite_skipped"] = self._tick_skips
+            self._tick_skips = 0
         if self.stage is not None:
             record["stage"] = attrs.asdict(self.stage)
         for name, (total, count) in self._stats.items():
@@ -450,9 +551,10 @@ class Trainer:
                     images = images.contiguous(memory_format=torch.channels_last)
                 reals = self.D.prepare_reals(images)
                 real_labels = labels.to(self.device) if self.num_classes else None
-                self.d_step(reals, real_labels)
+                self.reuses_fakes = self.options.reuse_fakes and plan.d_steps == 1 and plan.g_steps > 0
+                self._compiled_call(self.d_step, reals, real_labels)
             for _ in range(plan.g_steps):
-                self.g_step(reals, real_labels)
+                self._compiled_call(self.g_step, reals, real_labels)
             update_ema(self.G_ema, self.G, self._ema_beta())
             for step_callback in self.step_callbacks:
                 step_callback(self)

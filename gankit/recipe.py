@@ -90,9 +90,39 @@ class TrainOptions:
     )
     samples: int = attrs.field(default=64, validator=in_range(1, 1024), metadata=help_text("images in each sample grid"))
     out_dir: str = attrs.field(default="runs", metadata=help_text("where run folders are made"))
+    on_nonfinite: Literal["stop", "skip", "rollback"] = attrs.field(
+        default="stop",
+        metadata=help_text(
+            "when a loss, a penalty or a weight becomes NaN or infinite: stop (exit 3, the last checkpoint stays good), "
+            "skip the step, or rollback to the newest checkpoint with lower learning rates"
+        ),
+    )
+    nonfinite_skip_limit: int = attrs.field(
+        default=20, validator=positive(), metadata=help_text("on_nonfinite = skip: consecutive skipped steps before stopping")
+    )
+    rollback_lr_scale: float = attrs.field(
+        default=0.5, validator=in_range(1e-6, 1.0), metadata=help_text("on_nonfinite = rollback: learning rates are multiplied by this")
+    )
+    rollback_limit: int = attrs.field(
+        default=3, validator=positive(), metadata=help_text("on_nonfinite = rollback: rollbacks before stopping")
+    )
+    reuse_fakes: bool = attrs.field(
+        default=False,
+        metadata=help_text(
+            "the G phase reuses the D phase's fakes, generated once with their graph: the same update, one generator "
+            "forward less; needs one D step per iteration and no G-phase regularizer"
+        ),
+    )
+    compile: bool = attrs.field(default=False, metadata=help_text("torch.compile the generator and the discriminator"))
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = attrs.field(
+        default="default", metadata=help_text("torch.compile's mode: default, reduce-overhead or max-autotune")
+    )
 
     def __attrs_post_init__(self) -> None:
-        one_of(("fp32", "bf16", "fp16"))(self, attrs.fields(TrainOptions).precision, self.precision)
+        fields = attrs.fields(TrainOptions)
+        one_of(("fp32", "bf16", "fp16"))(self, fields.precision, self.precision)
+        one_of(("stop", "skip", "rollback"))(self, fields.on_nonfinite, self.on_nonfinite)
+        one_of(("default", "reduce-overhead", "max-autotune"))(self, fields.compile_mode, self.compile_mode)
 
 
 @attrs.define

@@ -20,9 +20,9 @@ From Python::
 from __future__ import annotations
 
 import errno
+import fcntl
 import importlib.metadata
 import json
-import math
 import os
 import platform
 import re
@@ -42,7 +42,7 @@ import tqdm
 import gankit
 from gankit import checkpoint as ckpt
 from gankit.contracts import BuildContext, Dataset, Generator, Logger, MetricContext, Stage
-from gankit.errors import UserError
+from gankit.errors import NonFinite, UserError
 from gankit.images import ImageList, to_float_images
 from gankit.loggers import drop_ticks_after
 from gankit.loop import Trainer, build_generator, select_device
@@ -50,7 +50,7 @@ from gankit.pictures import save_scale_grids
 from gankit.preflight import preflight
 from gankit.recipe import Change, ComponentSpec, Recipe, load_recipe, recipe_from_text, resume_changes
 from gankit.registry import Registry, default_registry
-from gankit.sampling import generate, seeded_latents
+from gankit.sampling import generate, grid_latents, seeded_latents
 
 Progress = Literal["auto", "bar", "lines", "none"]
 
@@ -83,16 +83,14 @@ class Run:
         self._context: BuildContext | None = None
         self._loggers: dict[str, Logger] = {}
         self._signal: int | None = None
+        self._extra_signals = 0
+        self._lock: Any = None
         self._bar: Any = None
         if trainer is not None:
-            samples = self.recipe.train.samples
-            self._grid_rows = max(1, int(math.sqrt(samples)))
-            z, _ = seeded_latents(trainer.G, samples, self.recipe.train.seed + 2)
+            # a conditional generator's grid has one row per class (grid_latents)
+            z, labels, self._grid_rows = grid_latents(trainer.G, self.recipe.train.samples, self.recipe.train.seed + 2)
             self.fixed_z = z.to(trainer.device)
-            # one class per row of the grid
-            self.fixed_labels = (
-                (torch.arange(samples, device=trainer.device) // self._grid_rows) % trainer.num_classes if trainer.num_classes else None
-            )
+            self.fixed_labels = labels.to(trainer.device) if labels is not None else None
             trainer.tick_callbacks += [self._evaluate_at_tick, self._log, self._save_at_tick, self._show_tick]
             trainer.step_callbacks.append(self._advance_bar)
 
@@ -173,6 +171,7 @@ class Run:
         run = cls(recipe, trainer, run_dir, registry, progress)
         run.checkpoint = state_path
         if run.run_dir is not None:
+            lock_run_dir(run_dir).close()  # another process training in it would see its log changed
             drop_ticks_after(run_dir / "log.jsonl", trainer.tick)
             if changes:
                 _note_resume(run_dir / "resolved.toml", recipe, changes, trainer.nimg, state_path)
@@ -227,21 +226,60 @@ class Run:
 
     def train(self) -> dict[str, Any]:
         """Train to ``train.kimg``; returns the last tick's record. SIGINT or
-        SIGTERM writes a checkpoint and raises :class:`Interrupted`."""
+        SIGTERM writes a checkpoint and raises :class:`Interrupted`. A loss,
+        penalty or weight that becomes NaN or infinite is handled as
+        ``train.on_nonfinite`` says; when the run stops for it,
+        :class:`~gankit.errors.NonFinite` is raised and no checkpoint holds it."""
         trainer = self._trainer()
         trainer.dataset.prepare()
         self._open()
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            record = trainer.train()
+            record = self._train_with_rollbacks(trainer)
+            if self._signal is not None and not trainer.finished:
+                self.save_checkpoint()  # still under this run's handlers: a second Ctrl-C cannot cut it short
+                raise Interrupted(self._signal, self.run_dir)
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             self._close()
-        if self._signal is not None and not trainer.finished:
-            self.save_checkpoint()
-            raise Interrupted(self._signal, self.run_dir)
         return record
+
+    def _train_with_rollbacks(self, trainer: Trainer) -> dict[str, Any]:
+        options = self.recipe.train
+        rollbacks = 0
+        while True:
+            try:
+                return trainer.train()
+            except NonFinite as error:
+                newest = self._newest_checkpoint()
+                if options.on_nonfinite != "rollback" or newest is None or rollbacks >= options.rollback_limit:
+                    why = f" after {rollbacks} rollbacks" if options.on_nonfinite == "rollback" and newest is not None else ""
+                    raise NonFinite(f"{error.where}{why}; {self._last_good(newest)}", error.kimg) from None
+                rollbacks += 1
+                lr_factor = trainer.lr_factor * options.rollback_lr_scale
+                trainer.load_state_dict(ckpt.load(newest, trainer.device))
+                trainer.lr_factor = lr_factor
+                trainer.discard_tick()
+                if self.run_dir is not None:
+                    drop_ticks_after(self.run_dir / "log.jsonl", trainer.tick)
+                print(
+                    f"gankit: {error.where}; rolled back to {newest.name} ({trainer.nimg / 1000:g} kimg) with learning rates "
+                    f"x{lr_factor:g} (rollback {rollbacks} of {options.rollback_limit})",
+                    file=sys.stderr,
+                )
+
+    def _newest_checkpoint(self) -> Path | None:
+        found = ckpt.list_checkpoints(self.run_dir / "checkpoints") if self.run_dir is not None else []
+        return found[-1] if found else None
+
+    def _last_good(self, newest: Path | None) -> str:
+        if newest is None:
+            return "no checkpoint was written before it" if self.run_dir is not None else "this run has no folder to keep checkpoints in"
+        return (
+            f"the last good checkpoint is {newest.name}: resume it with lower learning rates "
+            f"(gankit run --resume {self.run_dir} --set ...), or set train.on_nonfinite = rollback"
+        )
 
     def _trainer(self) -> Trainer:
         if self.trainer is None:
@@ -249,15 +287,31 @@ class Run:
         return self.trainer
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        if self._signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C stops at once
-        self._signal = signum
-        self._trainer().stop_requested = True
+        trainer = self._trainer()
+        if self._signal is None:
+            self._signal = signum
+            trainer.stop_requested = True
+            return
+        # the first signal's checkpoint is on its way: a second one only says
+        # what stopping at once would lose; a third Ctrl-C does stop at once
+        newest = self._newest_checkpoint()
+        since = f"{newest.name}" if newest is not None else "the start"
+        self._extra_signals += 1
+        if signum == signal.SIGINT and self._extra_signals >= 2:
+            print(f"gankit: stopping at once; the progress since {since} is lost", file=sys.stderr, flush=True)
+            raise KeyboardInterrupt
+        print(
+            f"gankit: already stopping: a checkpoint at {trainer.nimg / 1000:g} kimg is written when the current step ends; "
+            f"Ctrl-C once more stops at once and loses the progress since {since}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _open(self) -> None:
         trainer = self._trainer()
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = lock_run_dir(self.run_dir)
             write_json(self.run_dir / "env.json", environment(self.recipe.train.seed, trainer.device, _plugin_versions(self.registry)))
             resolved = self.recipe.resolved()
             for name, spec in self.recipe.loggers.items():
@@ -284,6 +338,9 @@ class Run:
         for logger in self._loggers.values():
             logger.close()
         self._loggers.clear()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases its lock
+            self._lock = None
 
     # -- per step and per tick --------------------------------------------------
 
@@ -324,6 +381,7 @@ class Run:
         trainer = self._trainer()
         if self.run_dir is None:
             return None
+        trainer.check_weights()  # a NaN never reaches a checkpoint
         folder = self.run_dir / "checkpoints"
         path = ckpt.checkpoint_path(folder, trainer.nimg)
         try:
@@ -490,6 +548,25 @@ def _duration(seconds: float) -> str:
 # Run folders: one per training, numbered, never overwritten
 
 
+def lock_run_dir(run_dir: Path) -> Any:
+    """An exclusive lock on ``run_dir`` (its .lock file), held while the
+    returned file is open; a :class:`UserError` when another process holds it.
+    The lock is the kernel's (flock): a killed process releases it."""
+    handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 - held open for as long as the lock is
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise UserError(f"{run_dir}: in use by {holder}, which is training in it; wait for it to end or stop it") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"gankit process {os.getpid()}")
+    handle.flush()
+    return handle
+
+
 def is_writer() -> bool:
     """Only the first process writes the run folder (rank 0 under torchrun)."""
     return int(os.environ.get("RANK", "0")) == 0
@@ -518,6 +595,7 @@ def claim_run_dir(path: Path) -> Path:
             raise UserError(
                 f"{path}: the run folder exists and is not empty; gankit never overwrites a run (resume it with --resume {path})"
             )
+        lock_run_dir(path).close()  # a run still preparing in it is not cleared under its feet
         for entry in path.iterdir():
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
@@ -528,7 +606,7 @@ def claim_run_dir(path: Path) -> Path:
 
 
 # what a run writes into its folder before its first checkpoint
-_BEFORE_A_CHECKPOINT = {"recipe.toml", "resolved.toml", "env.json", "log.jsonl", "samples", "tensorboard", "checkpoints"}
+_BEFORE_A_CHECKPOINT = {"recipe.toml", "resolved.toml", "env.json", "log.jsonl", "samples", "tensorboard", "checkpoints", ".lock"}
 
 
 def _stopped_before_a_checkpoint(path: Path) -> bool:
