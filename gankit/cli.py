@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         "--run-dir", type=Path, help="the run folder to make (default: OUT_DIR/NNNNN-NAME, from train.out_dir and the recipe's name)"
     )
     run.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="with --run-dir: resume that run when it has a checkpoint, else start it; what torchrun --max-restarts needs "
+        "to bring a run back by itself",
+    )
+    run.add_argument(
         "--progress",
         choices=("auto", "bar", "lines"),
         default="auto",
@@ -120,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     sample.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG to write (default samples.png)")
     sample.add_argument("--raw", action="store_true", help="use the raw generator instead of its moving average")
+    _add_truncation_arguments(sample)
     sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
     evaluate = commands.add_parser(
@@ -154,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
         "checkpoint's recipe's data)",
     )
     evaluate.add_argument("--raw", action="store_true", help="score the raw generator instead of its moving average")
+    _add_truncation_arguments(evaluate)
     evaluate.add_argument("--extractor", metavar="PATH", help="the TorchScript feature network (default: searched, see above)")
     evaluate.add_argument("--resize", choices=RESIZE_FILTERS, help="filter to 299x299 (default tf1_bilinear, the TF reference's)")
     evaluate.add_argument("--no-cache", action="store_true", help="neither read nor write cached real features")
@@ -162,6 +170,36 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object per metric instead of text")
     return parser
+
+
+def _add_truncation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--truncation",
+        type=float,
+        metavar="PSI",
+        help="the truncation trick (Karras et al. 2019): pull each latent toward the average by PSI (0.7 in StyleGAN; 1: none), "
+        "for generators that keep an average latent",
+    )
+    parser.add_argument(
+        "--truncation-cutoff",
+        type=int,
+        metavar="LAYERS",
+        help="truncate only the first LAYERS (coarsest) style layers (default: the generator's, 8 in StyleGAN)",
+    )
+
+
+def _apply_truncation(generator: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Set ``--truncation`` on the generator; returns what the metric
+    protocol records (nothing when it is not given)."""
+    if args.truncation is None:
+        if args.truncation_cutoff is not None:
+            raise UserError("--truncation-cutoff: give --truncation PSI too")
+        return {}
+    try:
+        cutoff = generator.set_truncation(args.truncation, args.truncation_cutoff)
+    except UserError as error:
+        raise UserError(f"--truncation: {error.message}") from None
+    return {"truncation": f"psi {args.truncation:g}" + (f", cutoff {cutoff}" if cutoff is not None else "")}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,31 +231,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from gankit.runs import Interrupted, Run
+    from gankit import distributed
 
+    try:
+        return _train(args)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from gankit import checkpoint as ckpt
+    from gankit.runs import Interrupted, Run, is_writer
+
+    if args.auto_resume:
+        if args.run_dir is None or args.resume is not None:
+            raise UserError("--auto-resume: give the run folder with --run-dir (and a recipe to start it with)")
+        if ckpt.list_checkpoints(args.run_dir / "checkpoints"):
+            args.recipe, args.resume = None, args.run_dir
     if (args.recipe is None) == (args.resume is None):
         raise UserError("give a recipe to start a run, or --resume RUN_DIR to continue one (not both)")
+    say = print if is_writer() else lambda *_, **__: None  # under torchrun, process 0 speaks for all
     if args.resume:
         run = Run.resume(args.resume, args.overrides, progress=args.progress)
         assert run.trainer is not None and run.checkpoint is not None
-        print(f"gankit: resuming {args.resume} at {run.trainer.nimg / 1000:g} kimg from {run.checkpoint.name}", file=sys.stderr)
+        say(f"gankit: resuming {args.resume} at {run.trainer.nimg / 1000:g} kimg from {run.checkpoint.name}", file=sys.stderr)
         run_dir = args.resume
     else:
         run = Run.start(args.recipe, args.overrides, run_dir=args.run_dir, progress=args.progress)
         assert run.trainer is not None
         run_dir = run.run_dir
-        print(f"gankit: training {run.recipe.name} into {run_dir} on {run.trainer.device}", file=sys.stderr)
+        processes = f" x {run.trainer.processes} processes" if run.trainer.processes > 1 else ""
+        say(f"gankit: training {run.recipe.name} into {run_dir} on {run.trainer.device}{processes}", file=sys.stderr)
     try:
         record = run.train()
     except Interrupted as stop:
-        print(
+        say(
             f"gankit: stopped by {signal.Signals(stop.signum).name} at {run.trainer.nimg / 1000:g} kimg; checkpoint written; "
             f"continue with: gankit run --resume {run_dir}",
             file=sys.stderr,
         )
         return 128 + stop.signum
     summary = ", ".join(f"{key} {value}" for key, value in record.items() if key.startswith(("loss/", "metrics")))
-    print(
+    say(
         f"gankit: done, {run.trainer.nimg / 1000:g} kimg in {record.get('elapsed_s', 0):.0f} s ({summary}); samples in "
         f"{run_dir / 'samples' if run_dir else '-'}",
         file=sys.stderr,
@@ -374,10 +429,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError(f"--n: expected a positive number of samples, got {args.n}")
     run = Run.from_checkpoint(args.source, raw=args.raw, device=args.device)
+    truncation = _apply_truncation(run.generator, args).get("truncation")
     labels, drawn = _sample_labels(run.generator.num_classes, args.n, args.label)
     run.save_picture(run.sample(args.n, args.seed, labels=labels), args.out)
     print(
-        f"gankit: wrote {args.n} samples{drawn} from {run.checkpoint} ({'raw' if args.raw else 'EMA'} generator, seed {args.seed}) "
+        f"gankit: wrote {args.n} samples{drawn} from {run.checkpoint} ({'raw' if args.raw else 'EMA'} generator, seed {args.seed}"
+        f"{f', truncation {truncation}' if truncation else ''}) "
         f"to {args.out}",
         file=sys.stderr,
     )
@@ -461,7 +518,19 @@ def _report(name: str, result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps({"metric": name, **result}))
         return
-    protocol_keys = ("n_real", "n_fake", "extractor_sha256", "resize", "resolution", "network", "seed", "seconds", "real", "fake")
+    protocol_keys = (
+        "n_real",
+        "n_fake",
+        "extractor_sha256",
+        "resize",
+        "resolution",
+        "network",
+        "truncation",
+        "seed",
+        "seconds",
+        "real",
+        "fake",
+    )
     scores = ", ".join(
         f"{key} {value:.6g}" if isinstance(value, float) else f"{key} {value}" for key, value in result.items() if key not in protocol_keys
     )
@@ -480,8 +549,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError("give a run or checkpoint to score its generator, or --real A --real B to score two image sets (not both)")
     if args.real and len(args.real) != 2:
         raise UserError(f"--real: give exactly two image sets, the reference first (got {len(args.real)})")
-    if args.real and (args.raw or args.data):
-        raise UserError("--raw and --data score a checkpoint; with --real there is none")
+    if args.real and (args.raw or args.data or args.truncation is not None):
+        raise UserError("--raw, --data and --truncation score a checkpoint; with --real there is none")
     for flag, value in (("--n", args.n), ("--n-real", args.n_real), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise UserError(f"{flag}: expected a positive number, got {value}")
@@ -510,7 +579,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         loaded = Run.from_checkpoint(args.source, raw=args.raw, device=str(device))
         dataset = _eval_data(args.data, loaded.recipe, loaded.context, loaded.checkpoint)
         network = "raw" if args.raw else "ema"
-        labels = {"network": network}
+        labels = {"network": network, **_apply_truncation(loaded.generator, args)}
         print(
             f"gankit: scoring the {network} generator of {loaded.checkpoint} against {len(dataset)} real images on {device}",
             file=sys.stderr,

@@ -8,6 +8,7 @@ values in [-1, 1]; a single-scale network uses a list of one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -15,6 +16,7 @@ import attrs
 import torch
 from torch import nn
 
+from gankit.errors import UserError
 from gankit.images import ImageList, downsample_to, is_power_of_two
 
 Role = Literal["generator", "discriminator"]
@@ -37,11 +39,14 @@ class BuildContext:
 
 @attrs.frozen
 class Stage:
-    """Where a growing network is: its current output resolution and the
-    weight of the newest block while it fades in (1.0 once it has)."""
+    """Where a network trained in stages is: a growing one's current output
+    resolution and the weight of the newest block while it fades in (1.0
+    once it has); a network trained in parts, its named ``phase`` (a
+    stacked GAN's stacks train "independent", then "joint")."""
 
-    resolution: int
+    resolution: int = 0  # 0: the networks do not grow
     alpha: float = 1.0
+    phase: str = ""  # "": the networks are trained as one
 
 
 # --------------------------------------------------------------------------
@@ -69,6 +74,22 @@ class Generator(nn.Module):
     def set_stage(self, stage: Stage) -> None:
         """Networks that grow follow the scheduler's stage; the rest ignore it."""
 
+    def prepare_from_data(self, dataset: Dataset) -> None:
+        """Learn what the network needs from the real data before its first
+        step (a frozen encoder trained on the labelled data, a data-dependent
+        initialization); the rest do nothing. Called once, on a fresh
+        training: a checkpoint keeps what it learnt."""
+
+    def set_truncation(self, psi: float, cutoff: int | None = None) -> int | None:
+        """The truncation trick (Karras et al. 2019, Appendix B) for what it
+        generates from now on: pull each intermediate latent toward the
+        average one by ``psi`` (1: no change, 0: the average), in the first
+        ``cutoff`` layers (None: the generator's default). Returns the
+        cutoff it applies (None: every layer), for the metric protocol. A
+        generator that keeps an average latent overrides this; the rest
+        refuse with a UserError."""
+        raise UserError(f"the {type(self).__name__} generator has no truncation trick: it keeps no average latent to pull toward")
+
 
 class Discriminator(nn.Module):
     """A list of images (and label) to one score per image.
@@ -86,6 +107,12 @@ class Discriminator(nn.Module):
 
     def set_stage(self, stage: Stage) -> None:
         """Networks that grow follow the scheduler's stage; the rest ignore it."""
+
+    def prepare_from_data(self, dataset: Dataset) -> None:
+        """Learn what the network needs from the real data before its first
+        step (a frozen encoder trained on the labelled data, a data-dependent
+        initialization); the rest do nothing. Called once, on a fresh
+        training: a checkpoint keeps what it learnt."""
 
     def prepare_reals(self, images: torch.Tensor) -> ImageList:
         """Bring a real batch at the data's resolution to the list this
@@ -141,6 +168,14 @@ class PenaltyContext:
     real_out: DOutput | None
     fake_out: DOutput
     step: int  # how many steps of this phase have run before this one
+    #: ``uniform(n)``: n numbers uniform in [0, 1) on the batch's device, one per
+    #: sample of this process's batch. Per-sample noise (the gradient penalty's
+    #: interpolation) should come from here, not torch.rand: under torchrun the
+    #: loop draws the whole batch's noise and gives each process its part, so
+    #: that a run does not depend on how its batch is split among processes.
+    uniform: Callable[[int], torch.Tensor] = attrs.field(
+        default=attrs.Factory(lambda self: lambda n: torch.rand(n, device=self.reals[-1].device), takes_self=True)
+    )
 
 
 class Regularizer:

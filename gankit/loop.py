@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from gankit import checkpoint as ckpt
+from gankit import distributed
 from gankit.contracts import (
     BuildContext,
     Dataset,
@@ -49,7 +50,9 @@ from gankit.recipe import Recipe
 
 def select_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and distributed.active():
+        name = f"cuda:{distributed.local_rank()}"  # torchrun's processes on one machine take one GPU each
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"train.device: {name!r} asked for, but torch sees no CUDA device (use 'auto' or 'cpu')")
@@ -107,10 +110,13 @@ class InfiniteSampler(torch.utils.data.Sampler[int]):
     """Indices forever from position ``start``: a fresh seeded permutation
     per epoch (or plain order), so a data position is one integer."""
 
-    def __init__(self, length: int, shuffle: bool, seed: int, start: int = 0) -> None:
+    def __init__(self, length: int, shuffle: bool, seed: int, start: int = 0, share: tuple[int, int, int] = (0, 1, 1)) -> None:
         self.length, self.shuffle, self.seed, self.start = length, shuffle, seed, start
+        # (rank, processes, per-process batch): each global batch of processes x
+        # batch indices is split in order, rank r taking the r-th part
+        self.rank, self.processes, self.batch = share
 
-    def __iter__(self) -> Iterator[int]:
+    def _global(self) -> Iterator[int]:
         epoch, offset = divmod(self.start, self.length)
         while True:
             if self.shuffle:
@@ -119,6 +125,15 @@ class InfiniteSampler(torch.utils.data.Sampler[int]):
                 order = range(self.length)
             yield from order[offset:]
             epoch, offset = epoch + 1, 0
+
+    def __iter__(self) -> Iterator[int]:
+        if self.processes == 1:
+            yield from self._global()
+            return
+        indices = self._global()
+        while True:
+            batch = [next(indices) for _ in range(self.processes * self.batch)]
+            yield from batch[self.rank * self.batch : (self.rank + 1) * self.batch]
 
 
 def _whole_batch(batch: Any) -> Any:
@@ -180,6 +195,8 @@ class Trainer:
         self.recipe = recipe
         self.options = recipe.train
         self.device = select_device(self.options.device)
+        self.rank, self.processes = distributed.rank(), distributed.world_size()
+        distributed.setup(self.device)
         self._configure_torch()
 
         torch.manual_seed(self.options.seed)
@@ -187,9 +204,16 @@ class Trainer:
         self.dataset, self.context = parts.dataset, parts.context
         self.loss, self.regularizers = parts.loss, parts.regularizers
         self.scheduler, self.metrics = parts.scheduler, parts.metrics
+        if self.options.sync_batchnorm and self.processes > 1:
+            if self.device.type != "cuda":
+                raise UserError("train.sync_batchnorm: PyTorch's SyncBatchNorm runs on CUDA devices only")
+            parts.generator = nn.SyncBatchNorm.convert_sync_batchnorm(parts.generator)
+            parts.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(parts.discriminator)
         memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
         self.G = parts.generator.to(self.device, memory_format=memory_format).train()
         self.D = parts.discriminator.to(self.device, memory_format=memory_format).train()
+        distributed.broadcast_module(self.G)
+        distributed.broadcast_module(self.D)
         self.G_ema = copy.deepcopy(self.G).eval()
         _set_requires_grad(self.G_ema, False)
         self.optimizers = {
@@ -202,6 +226,7 @@ class Trainer:
         self.scalers = {role: torch.amp.GradScaler(self.device.type, enabled=precision == "fp16") for role in self.optimizers}
         self.num_classes = max(self.G.num_classes, self.D.num_classes)
         self.latent_rng = torch.Generator(self.device).manual_seed(self.options.seed + 1)
+        self.noise_rng = torch.Generator(self.device).manual_seed(self.options.seed + 3)  # PenaltyContext.uniform
 
         self.total_nimg = int(round(self.options.kimg * 1000))
         self.nimg = 0  # real images shown to D: also the data position of the next batch
@@ -214,6 +239,7 @@ class Trainer:
         self.tick_callbacks: list[TickCallback] = []
         self.step_callbacks: list[StepCallback] = []
         self.stop_requested = False
+        self.prepared_from_data = False  # the networks' prepare_from_data ran, or a checkpoint holds what it made
         self._stats: dict[str, tuple[torch.Tensor, int]] = {}  # name: (sum over the tick, count)
         self.lr_factor = 1.0  # lowered by each rollback after a non-finite step (train.on_nonfinite)
         self._consecutive_skips = 0
@@ -223,6 +249,7 @@ class Trainer:
         self.compiled = False
         if self.options.compile:
             self._compile()
+        self._separate_random_streams()
 
     def _compile(self) -> None:
         # nn.Module.compile compiles in place: state_dict keys, set_stage and
@@ -262,10 +289,11 @@ class Trainer:
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         dataset = self.dataset
-        sampler = InfiniteSampler(len(dataset), type(dataset).shuffle, self.options.seed, start=self.nimg)
+        share = (self.rank, self.processes, self.local_batch_size)
+        sampler = InfiniteSampler(len(dataset), type(dataset).shuffle, self.options.seed, start=self.nimg, share=share)
         loader = torch.utils.data.DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.local_batch_size,
             sampler=sampler,
             collate_fn=_whole_batch,
             num_workers=dataset.workers,
@@ -306,6 +334,7 @@ class Trainer:
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
                 "latent": self.latent_rng.get_state(),
+                "noise": self.noise_rng.get_state(),
             },
         }
 
@@ -325,12 +354,16 @@ class Trainer:
         self.tick, self.tick_start_nimg = progress["tick"], progress["tick_start_nimg"]
         self.batch_size = progress["batch_size"]
         self.lr_factor = float(progress.get("lr_factor", 1.0))
+        self.prepared_from_data = True
         if state["stage"]:
             self._set_stage(Stage(**state["stage"]))
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self._separate_random_streams()
         self.latent_rng.set_state(state["rng"]["latent"])
+        if "noise" in state["rng"]:  # not in checkpoints older than PenaltyContext.uniform
+            self.noise_rng.set_state(state["rng"]["noise"])
 
     # -- one iteration -------------------------------------------------------
 
@@ -358,10 +391,52 @@ class Trainer:
             return True
         return False
 
+    @property
+    def local_batch_size(self) -> int:
+        """This process's share of the (global) batch size."""
+        if self.batch_size % self.processes:
+            raise UserError(
+                f"train.batch_size: a batch of {self.batch_size} does not split evenly among {self.processes} processes; "
+                "give a multiple of the process count (a scheduler's per-stage batch sizes too)"
+            )
+        return self.batch_size // self.processes
+
     def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z = self.G.sample_latents(n, self.device, self.latent_rng)
-        labels = torch.randint(self.num_classes, (n,), device=self.device, generator=self.latent_rng) if self.num_classes else None
-        return z, labels
+        # every process draws the whole batch's latents from the same stream and
+        # keeps its part: the training does not depend on how the batch is split
+        total, part = n * self.processes, slice(self.rank * n, (self.rank + 1) * n)
+        z = self.G.sample_latents(total, self.device, self.latent_rng)
+        labels = torch.randint(self.num_classes, (total,), device=self.device, generator=self.latent_rng) if self.num_classes else None
+        if self.processes == 1:
+            return z, labels
+        return z[part], labels[part] if labels is not None else None
+
+    def prepare_from_data(self) -> None:
+        """What the networks learn from the data before the first step (a
+        stacked GAN's encoder), once per training: a checkpoint keeps it.
+        :meth:`train` calls it; call it earlier to look at the networks
+        before they train."""
+        if self.prepared_from_data:
+            return
+        self.dataset.prepare()
+        self.G.prepare_from_data(self.dataset)
+        self.D.prepare_from_data(self.dataset)
+        distributed.broadcast_module(self.G)
+        distributed.broadcast_module(self.D)
+        self.G_ema.load_state_dict(self.G.state_dict())
+        self.prepared_from_data = True
+
+    def _separate_random_streams(self) -> None:
+        # Processes other than 0 leave torch's global stream (dropout, a
+        # component's own draws) for one of their own; latents and
+        # PenaltyContext.uniform have shared, split-aware streams instead.
+        if self.rank:
+            torch.manual_seed(self.options.seed * 1_000_003 + self.nimg * 1009 + self.rank)
+
+    def _uniform(self, n: int) -> torch.Tensor:
+        """PenaltyContext.uniform: drawn for the whole batch, this process's part kept."""
+        noise = torch.rand(n * self.processes, device=self.device, generator=self.noise_rng)
+        return noise[self.rank * n : (self.rank + 1) * n]
 
     def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> ImageList:
         return self.G(z, labels if self.G.num_classes else None)
@@ -384,11 +459,13 @@ class Trainer:
         taken. One host sync per phase step: a NaN must not reach the weights
         unnoticed. When it is not finite, train.on_nonfinite decides: skip the
         update (returns False), or raise :class:`NonFinite` naming the term."""
-        if bool(torch.isfinite(objective)):
+        if distributed.all_agree(bool(torch.isfinite(objective)), self.device):  # every process takes the step, or none
             self._consecutive_skips = 0
             return True
         bad = [f"{name} = {float(term.detach())}" for name, term in terms.items() if not bool(torch.isfinite(term))]
         where = f"{phase} step {step}: {', '.join(bad) or f'the objective = {float(objective.detach())}'}"
+        if distributed.active():
+            where += f" (on process {self.rank})" if bad else " (on another process)"
         if self.options.on_nonfinite == "skip":
             self.check_weights()  # a step cannot be skipped past weights that are already lost
             if self._consecutive_skips < self.options.nonfinite_skip_limit:
@@ -417,6 +494,7 @@ class Trainer:
         opt, scaler = self.optimizers[role], self.scalers[role]
         opt.zero_grad(set_to_none=True)
         scaler.scale(objective).backward()
+        distributed.average_gradients(network)
         scaler.step(opt)
         scaler.update()
         for regularizer in self.regularizers.values():
@@ -449,7 +527,9 @@ class Trainer:
             real_out = discriminate(self.D, reals, real_labels, features)
             fake_out = discriminate(self.D, fakes, fake_labels, features)
             terms = {"loss/D": self.loss.discriminator_loss(real_out, fake_out)}
-            context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.d_steps)
+            context = PenaltyContext(
+                self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.d_steps, uniform=self._uniform
+            )
             terms |= self._penalties("D", context)
         if self._step("D", self.d_steps, "discriminator", self.D, terms):
             self._record("scores/real", real_out.scores.mean())
@@ -473,7 +553,9 @@ class Trainer:
                     with torch.no_grad():
                         real_out = discriminate(self.D, reals, real_labels, features)
                 terms = {"loss/G": self.loss.generator_loss(fake_out, real_out)}
-                context = PenaltyContext(self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.g_steps)
+                context = PenaltyContext(
+                    self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.g_steps, uniform=self._uniform
+                )
                 terms |= self._penalties("G", context)
             self._step("G", self.g_steps, "generator", self.G, terms)
         self.g_steps += 1
@@ -521,8 +603,12 @@ class Trainer:
             self._tick_skips = 0
         if self.stage is not None:
             record["stage"] = attrs.asdict(self.stage)
-        for name, (total, count) in self._stats.items():
-            record[name] = round(float(total) / count, 5)
+        names = sorted(self._stats)
+        if names:
+            means = torch.stack([torch.as_tensor(self._stats[name][0]).float() / self._stats[name][1] for name in names])
+            means = distributed.mean(means)  # the statistics of the whole batch, not of process 0's part
+            for name, value in zip(names, means.tolist(), strict=True):
+                record[name] = round(value, 5)
         self._stats.clear()
         return record
 
@@ -534,10 +620,11 @@ class Trainer:
         as the tick callbacks left it."""
         started = time.perf_counter()
         self.dataset.prepare()
+        self.prepare_from_data()
         batches = self._batches()
         record: dict[str, Any] = {}
         tick_time, tick_nimg0 = time.perf_counter(), self.nimg
-        while not self.finished and not self.stop_requested:
+        while not self.finished and not distributed.any_true(self.stop_requested, self.device):
             plan = self.scheduler.plan(self._progress())
             if self._apply(plan):
                 batches = self._batches()
@@ -545,7 +632,7 @@ class Trainer:
             real_labels: torch.Tensor | None = None
             for _ in range(plan.d_steps):
                 images, labels = next(batches)
-                self.nimg += images.shape[0]
+                self.nimg += images.shape[0] * self.processes
                 images = to_float_images(images.to(self.device, non_blocking=True))
                 if self.options.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)

@@ -113,6 +113,12 @@ class TrainOptions:
             "forward less; needs one D step per iteration and no G-phase regularizer"
         ),
     )
+    sync_batchnorm: bool = attrs.field(
+        default=False,
+        metadata=help_text(
+            "under torchrun, batch norm takes its statistics over the whole batch (SyncBatchNorm, CUDA only) instead of each process's part"
+        ),
+    )
     compile: bool = attrs.field(default=False, metadata=help_text("torch.compile the generator and the discriminator"))
     compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = attrs.field(
         default="default", metadata=help_text("torch.compile's mode: default, reduce-overhead or max-autotune")

@@ -41,6 +41,7 @@ import tqdm
 
 import gankit
 from gankit import checkpoint as ckpt
+from gankit import distributed
 from gankit.contracts import BuildContext, Dataset, Generator, Logger, MetricContext, Stage
 from gankit.errors import NonFinite, UserError
 from gankit.images import ImageList, to_float_images
@@ -75,9 +76,12 @@ class Run:
     ) -> None:
         self.recipe = recipe
         self.trainer = trainer
-        self.run_dir = run_dir if is_writer() else None
+        self.run_dir = run_dir if is_writer() else None  # where this process writes: nowhere but on rank 0
+        self.folder = run_dir  # where every process reads checkpoints from
         self.registry = registry
         self.progress = ("bar" if sys.stderr.isatty() else "lines") if progress == "auto" else progress
+        if not is_writer():
+            self.progress = "none"  # one progress display for all of torchrun's processes
         self.checkpoint: Path | None = None  # the checkpoint this run was loaded from
         self._generator: Generator | None = None  # from_checkpoint's, when there is no trainer
         self._context: BuildContext | None = None
@@ -116,7 +120,16 @@ class Run:
         source = source_file.read_bytes() if source_file is not None else None
         preflight(recipe)
         trainer = Trainer(recipe)
-        folder = claim_run_dir(Path(run_dir)) if run_dir is not None else new_run_dir(Path(recipe.train.out_dir), recipe.name)
+        folder: Path | str | None = None
+        if is_writer():
+            try:
+                folder = claim_run_dir(Path(run_dir)) if run_dir is not None else new_run_dir(Path(recipe.train.out_dir), recipe.name)
+            except UserError as error:
+                distributed.from_rank_zero(error.message)  # the other processes stop with it instead of waiting
+                raise
+        folder = distributed.from_rank_zero(folder)
+        if isinstance(folder, str):
+            raise UserError(folder)
         run = cls(recipe, trainer, folder, registry, progress)
         if run.run_dir is not None:
             if source is not None:
@@ -270,7 +283,7 @@ class Run:
                 )
 
     def _newest_checkpoint(self) -> Path | None:
-        found = ckpt.list_checkpoints(self.run_dir / "checkpoints") if self.run_dir is not None else []
+        found = ckpt.list_checkpoints(self.folder / "checkpoints") if self.folder is not None else []
         return found[-1] if found else None
 
     def _last_good(self, newest: Path | None) -> str:
@@ -312,7 +325,8 @@ class Run:
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._lock = lock_run_dir(self.run_dir)
-            write_json(self.run_dir / "env.json", environment(self.recipe.train.seed, trainer.device, _plugin_versions(self.registry)))
+            env = environment(self.recipe.train.seed, trainer.device, _plugin_versions(self.registry))
+            write_json(self.run_dir / "env.json", {**env, "processes": distributed.world_size()})
             resolved = self.recipe.resolved()
             for name, spec in self.recipe.loggers.items():
                 logger: Logger = spec.build()
@@ -352,7 +366,9 @@ class Run:
         trainer = self._trainer()
         every = self.recipe.train.metric_ticks
         if trainer.metrics and (trainer.finished or (every and trainer.tick % every == 0)):
-            record["metrics"] = self.evaluate()
+            if is_writer():  # process 0 evaluates alone (all hold the same EMA generator); the others wait
+                record["metrics"] = self.evaluate()
+            distributed.barrier()
 
     def _log(self, record: dict[str, Any]) -> None:
         for logger in self._loggers.values():
@@ -379,19 +395,25 @@ class Run:
         full disk) leaves the older checkpoints as they were and raises a
         :class:`UserError` that names the last good one."""
         trainer = self._trainer()
-        if self.run_dir is None:
+        trainer.check_weights()  # a NaN never reaches a checkpoint (on every process: they hold the same weights)
+        if self.folder is None:
             return None
-        trainer.check_weights()  # a NaN never reaches a checkpoint
-        folder = self.run_dir / "checkpoints"
+        folder = self.folder / "checkpoints"
         path = ckpt.checkpoint_path(folder, trainer.nimg)
-        try:
-            ckpt.save_atomic(trainer.state_dict(), path)
-        except OSError as error:
-            why = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else error.strerror or str(error)
-            good = ckpt.list_checkpoints(folder)
-            last = f"the last good checkpoint is {good[-1].name} (gankit run --resume {self.run_dir})" if good else "no earlier checkpoint"
-            raise UserError(f"{path}: not written, {why}; {last}") from None
-        ckpt.rotate(folder, self.recipe.train.keep_checkpoints)
+        failure = None
+        if self.run_dir is not None:
+            try:
+                ckpt.save_atomic(trainer.state_dict(), path)
+            except OSError as error:
+                why = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else error.strerror or str(error)
+                good = ckpt.list_checkpoints(folder)
+                last = f"the last good checkpoint is {good[-1].name} (gankit run --resume {self.run_dir})" if good else ""
+                failure = f"{path}: not written, {why}; {last or 'no earlier checkpoint'}"
+            else:
+                ckpt.rotate(folder, self.recipe.train.keep_checkpoints)
+        # the other processes go on only once the checkpoint is whole: a rollback may read it
+        if not distributed.all_agree(failure is None, trainer.device):
+            raise UserError(failure or f"{path}: not written by process 0")
         return path
 
     def save_samples(self) -> Path | None:
@@ -569,7 +591,7 @@ def lock_run_dir(run_dir: Path) -> Any:
 
 def is_writer() -> bool:
     """Only the first process writes the run folder (rank 0 under torchrun)."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return distributed.rank() == 0
 
 
 def new_run_dir(out_dir: Path, name: str) -> Path:

@@ -20,7 +20,7 @@ GANKIT = REPO / "gankit"
 PUBLIC = {"gankit", "gankit.options", "gankit.layers", "gankit.metrics", "gankit.testing", "gankit.cli"}
 
 LAYERS = [
-    {"gankit.errors", "gankit.options", "gankit.layers", "gankit.images"},
+    {"gankit.errors", "gankit.options", "gankit.layers", "gankit.images", "gankit.distributed"},
     {"gankit.contracts", "gankit.hookspecs", "gankit.pictures"},
     {
         "gankit.kinds",
@@ -34,7 +34,7 @@ LAYERS = [
     },
     {"gankit.loop", "gankit.preflight"},
     {"gankit.runs"},
-    {"gankit.cli", "gankit.testing"},
+    {"gankit.cli", "gankit.testing", "gankit.__main__"},
 ]
 
 

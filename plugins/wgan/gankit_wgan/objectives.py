@@ -6,17 +6,25 @@ Its input is then the whole list: a gradient norm is taken over every scale
 together, ‖∇D‖² = Σ_s ‖∂D/∂x_s‖², and the gradient penalty's interpolation
 uses the same ε for every scale of a sample, so that x̂ is one point on the
 line between the real pyramid and the fake pyramid. With a single scale this
-is exactly the paper's penalty.
+is exactly the paper's penalty. ``scale_reduction = "mean"`` instead takes
+one norm per scale and averages the penalties over the S scales, as MSG-GAN
+does (Karnewar & Wang 2020): (1/S)·Σ_s (‖∂D/∂x̂_s‖ − 1)² for the gradient
+penalty, and (1/S)·Σ_s ‖∂D/∂x_s‖² for R1 (the authors' msg-stylegan-tf,
+training/loss.py, D_logistic_simplegp).
 """
 
 from __future__ import annotations
+
+from typing import Any, Literal
 
 import attrs
 import torch
 from torch import nn
 
 from gankit import DOutput, ImageList, Loss, PenaltyContext, Regularizer, UserError
-from gankit.options import help_text, non_negative, positive
+from gankit.options import help_text, non_negative, one_of, positive
+
+SCALE_REDUCTIONS = ("sum", "mean")
 
 # --------------------------------------------------------------------------
 # Loss
@@ -45,15 +53,30 @@ class WassersteinLoss(Loss):
 # Gradients of D with respect to its inputs
 
 
-def _discriminator_gradients(discriminator: nn.Module, images: ImageList, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """D's scores at ``images`` and the squared norm, per sample, of their
-    gradient with respect to every scale together. The graph is kept, so
-    that a penalty on the norm trains D (double backpropagation)."""
+def _discriminator_gradients(
+    discriminator: nn.Module, images: ImageList, labels: torch.Tensor | None, scale_reduction: str = "sum"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's scores at ``images`` and the squared norms of their gradient:
+    with ``scale_reduction = "sum"`` one per sample, over every scale
+    together, shape [N]; with ``"mean"`` one per scale and sample, shape
+    [S, N], for the caller to average its penalty over. The graph is kept,
+    so that a penalty on the norm trains D (double backpropagation)."""
     inputs = [image.detach().requires_grad_(True) for image in images]
     scores = discriminator(inputs, labels if getattr(discriminator, "num_classes", 0) else None).reshape(-1)
     gradients = torch.autograd.grad(scores.float().sum(), inputs, create_graph=True)
-    squared_norm = sum(gradient.float().flatten(1).square().sum(dim=1) for gradient in gradients)
-    return scores, squared_norm  # type: ignore[return-value]
+    per_scale = torch.stack([gradient.float().flatten(1).square().sum(dim=1) for gradient in gradients])
+    return scores, per_scale.sum(dim=0) if scale_reduction == "sum" else per_scale
+
+
+def _scale_reduction_field() -> Any:
+    return attrs.field(
+        default="sum",
+        validator=one_of(SCALE_REDUCTIONS),
+        metadata=help_text(
+            "a multi-scale D: sum takes one gradient norm over every scale together; mean averages the penalty of "
+            "each scale's own norm over the scales (MSG-GAN); the two agree with one scale"
+        ),
+    )
 
 
 def _interpolate(reals: ImageList, fakes: ImageList, epsilon: torch.Tensor) -> ImageList:
@@ -120,6 +143,7 @@ class GradientPenaltyOptions:
         default=False,
         metadata=help_text("penalise only norms above γ: max(0, ‖∇‖ − γ)² (Gulrajani et al. 2017, Appendix, 'one-sided penalty')"),
     )
+    scale_reduction: Literal["sum", "mean"] = _scale_reduction_field()
 
 
 class GradientPenalty(Regularizer):
@@ -142,16 +166,17 @@ class GradientPenalty(Regularizer):
 
     def penalty(self, ctx: PenaltyContext) -> torch.Tensor:
         reals = ctx.reals
-        epsilon = torch.rand(reals[-1].shape[0], device=reals[-1].device)
+        epsilon = ctx.uniform(reals[-1].shape[0])  # ε ~ U[0, 1] per sample (Algorithm 1, line 4)
         points = _interpolate(reals, ctx.fakes, epsilon)
         # Class labels pass through unchanged: x̂ is judged as the real sample's class.
-        _, squared_norm = _discriminator_gradients(ctx.discriminator, points, ctx.real_labels)
+        _, squared_norm = _discriminator_gradients(ctx.discriminator, points, ctx.real_labels, self.options.scale_reduction)
+        # "mean": squared_norm is [S, N], and the term's mean runs over scales too
         return self.options.weight * gradient_penalty_term(squared_norm, self.options.target, self.options.one_sided)
 
 
 def gradient_penalty_term(squared_norm: torch.Tensor, target: float = 1.0, one_sided: bool = False) -> torch.Tensor:
     """E[(‖∇‖ − γ)²] / γ², or E[max(0, ‖∇‖ − γ)²] / γ² when one-sided, from
-    per-sample squared gradient norms. The 1e-12 keeps the square root's own
+    per-sample squared gradient norms (of any shape: the mean is over all). The 1e-12 keeps the square root's own
     gradient finite where a norm is exactly 0."""
     excess = (squared_norm + 1e-12).sqrt() - target
     if one_sided:
@@ -192,6 +217,7 @@ class R1Options:
             "lazy regularization (Karras et al. 2020, §3.1): apply every k-th D step with weight × k; 1 applies it every step"
         ),
     )
+    scale_reduction: Literal["sum", "mean"] = _scale_reduction_field()
 
 
 class R1(Regularizer):
@@ -206,7 +232,8 @@ class R1(Regularizer):
         interval = self.options.interval
         if ctx.step % interval:
             return None
-        _, squared_norm = _discriminator_gradients(ctx.discriminator, ctx.reals, ctx.real_labels)
+        _, squared_norm = _discriminator_gradients(ctx.discriminator, ctx.reals, ctx.real_labels, self.options.scale_reduction)
+        # "mean": the mean of [S, N] is msg-stylegan-tf's average over scales.
         # Applied once every `interval` steps, scaled up so that its
         # expected contribution per step is unchanged.
         return (self.options.gamma / 2.0) * squared_norm.mean() * interval

@@ -175,3 +175,38 @@ def test_r1_is_gamma_over_two_times_the_squared_gradient_norm_and_lazy_steps_sca
         else:
             # applied on one step in `interval`, weighted by `interval`: the same on average
             assert term.item() == pytest.approx(interval * every_step.item(), rel=1e-5)
+
+
+def test_r1_with_scale_reduction_mean_averages_each_scales_squared_norm_over_the_scales():
+    # msg-stylegan-tf (training/loss.py, D_logistic_simplegp): γ/2 · mean over
+    # the S scales of E‖∂D/∂x_s‖², where the default sums them: S times less
+    coefficients = [1.0, 3.0, 0.5]
+    critic = QuadraticCritic(coefficients)
+    reals = _pyramid(4, 5)
+    per_scale = [(c * x).flatten(1).square().sum(1).mean() for c, x in zip(coefficients, reals)]
+    mean = R1(R1Options(gamma=10.0, scale_reduction="mean")).penalty(_context(critic, reals, reals))
+    summed = R1(R1Options(gamma=10.0)).penalty(_context(critic, reals, reals))
+    assert mean.item() == pytest.approx(5.0 * sum(per_scale).item() / 3, rel=1e-5)
+    assert summed.item() == pytest.approx(3 * mean.item(), rel=1e-5)
+    single = R1(R1Options(scale_reduction="mean")).penalty(_context(critic, reals[:1], reals[:1]))
+    assert single.item() == pytest.approx(R1(R1Options()).penalty(_context(critic, reals[:1], reals[:1])).item())
+
+
+def test_gradient_penalty_with_scale_reduction_mean_averages_one_penalty_per_scale():
+    # MSG-GAN's multi-scale penalty: (1/S) Σ_s (‖∂D/∂x̂_s‖ − 1)², a norm per scale
+    coefficients = [0.5, 1.0, 2.0]
+    critic = QuadraticCritic(coefficients)
+    reals, fakes = _pyramid(6, 1), _pyramid(6, 2)
+    penalty = GradientPenalty(GradientPenaltyOptions(weight=10.0, scale_reduction="mean"))
+    context = _context(critic, reals, fakes)
+    torch.manual_seed(7)
+    value = penalty.penalty(context)
+    torch.manual_seed(7)
+    e = torch.rand(6).view(-1, 1, 1, 1)  # the penalty's draw
+    terms = [
+        ((c * (e * real + (1 - e) * fake)).flatten(1).norm(dim=1) - 1).square().mean() for c, real, fake in zip(coefficients, reals, fakes)
+    ]
+    assert value.item() == pytest.approx(10.0 * sum(terms).item() / 3, rel=1e-5)
+    torch.manual_seed(7)
+    joint = GradientPenalty(GradientPenaltyOptions(weight=10.0)).penalty(context)
+    assert not math.isclose(joint.item(), value.item(), rel_tol=1e-2)  # a different term, not a rescaling

@@ -1,0 +1,127 @@
+"""Training on several processes with torch.distributed, launched by torchrun.
+
+gankit does not use DistributedDataParallel. DDP reduces gradients from
+hooks on one backward pass per forward, and a GAN step does not fit that: the
+D phase runs D on reals and fakes, the penalties differentiate D twice
+(gradient penalty, R1), and the G phase runs D frozen. Instead each phase
+reduces its own gradients once, after its backward and before its optimizer
+step: one ``all_reduce`` of the flattened gradients, divided by the number of
+processes. Every process then takes the same step from the same weights, so
+the weights, the EMA generator, the optimizers and every counter stay equal
+on all processes without being sent again.
+
+Without torchrun (no ``WORLD_SIZE``, or 1) nothing here does anything.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def active() -> bool:
+    """Whether this process is one of several (launched by torchrun)."""
+    return world_size() > 1
+
+
+def setup(device: torch.device) -> None:
+    """Join the process group of torchrun's processes, once: NCCL on CUDA,
+    gloo on the CPU. The timeout is long because rank 0 alone evaluates
+    metrics while the others wait for it."""
+    if not active() or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    timeout = datetime.timedelta(hours=2)
+    store, group_rank, size = next(dist.rendezvous("env://", timeout=timeout))
+    # After torchrun restarts its processes the store may still hold the
+    # addresses the dead ones published; a prefix per attempt keeps the new
+    # processes from dialling those.
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store = dist.PrefixStore(f"gankit/attempt-{attempt}", store)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=store, rank=group_rank, world_size=size, timeout=timeout)
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def average_gradients(module: nn.Module) -> None:
+    """Replace every gradient of ``module`` with its mean over the processes:
+    one all_reduce of all of them, flattened."""
+    if not active():
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for grad in grads:
+        grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+        offset += grad.numel()
+
+
+def mean(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor``'s mean over the processes (itself when there is one)."""
+    if not active():
+        return tensor
+    tensor = tensor.clone()
+    dist.all_reduce(tensor)
+    return tensor / world_size()
+
+
+def broadcast_module(module: nn.Module) -> None:
+    """Rank 0's parameters and buffers on every process: the start of training
+    is the same everywhere even if a component drew its weights unseeded."""
+    if not active():
+        return
+    for tensor in [*module.parameters(), *module.buffers()]:
+        dist.broadcast(tensor.data, src=0)
+
+
+def all_agree(flag: bool, device: torch.device) -> bool:
+    """True on every process when ``flag`` is true on every process."""
+    if not active():
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item() > 0.5)
+
+
+def any_true(flag: bool, device: torch.device) -> bool:
+    """True on every process when ``flag`` is true on any process."""
+    return not all_agree(not flag, device)
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+def from_rank_zero(value: Any) -> Any:
+    """Rank 0's ``value`` on every process (a picklable object)."""
+    if not active():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

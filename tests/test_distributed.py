@@ -1,0 +1,155 @@
+"""Training on several processes launched by torchrun, on the CPU with the
+gloo backend: the same weights as one process, a killed process brought back
+by torchrun, checkpoints that resume on any number of processes, and two
+"machines" (two launchers on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import GOOD_PLUGIN, make_distribution
+from tiny_recipes import TOY_RECIPE
+
+from gankit import checkpoint as ckpt
+
+# the tiny linear networks (no batch statistics), the non-saturating loss and
+# WGAN-GP's gradient penalty, whose double backward the gradients must survive
+RECIPE = TOY_RECIPE.replace("[train]", "[train]\ndeterministic = true\ncheckpoint_ticks = 2").replace(
+    "[data]", '[regularizers.gradient_penalty]\ntype = "gradient_penalty"\n\n[data]'
+)
+
+# a logger that kills its own process (rank 0: only it logs) at tick 3, once
+KILLER_PLUGIN = """
+import os, signal
+from pathlib import Path
+import attrs
+import gankit
+from gankit import Logger
+
+@attrs.define
+class KillerOptions:
+    \"\"\"Where the marker goes.\"\"\"
+    marker: str = ""
+
+class Killer(Logger):
+    \"\"\"Dies by SIGKILL at tick 3 unless its marker exists.\"\"\"
+    def __init__(self, options):
+        self.marker = Path(options.marker)
+    def log(self, record):
+        if record["tick"] == 3 and not self.marker.exists():
+            self.marker.write_text("killed")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+@gankit.hookimpl
+def register_components(registry):
+    registry.add("logger", "killer", Killer, KillerOptions)
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    pytest.importorskip("gankit_wgan")  # the gradient penalty
+    site = tmp_path / "site"
+    make_distribution(site, "gankit-toyplugin", "toyplugin", GOOD_PLUGIN)
+    make_distribution(site, "gankit-killer", "killerplugin", KILLER_PLUGIN)
+    return site
+
+
+def _env(site: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+
+
+def _gankit(site: Path, *args: str, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    command = [*(launcher or [sys.executable]), "-m", "gankit", *args, "--progress", "lines"]
+    done = subprocess.run(command, env=_env(site), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def _torchrun(*args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", *args]
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    state = ckpt.load(ckpt.find(run_dir))
+    return {f"{role}.{name}": value for role in ("generator", "discriminator", "generator_ema") for name, value in state[role].items()}
+
+
+def _close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    # one process averages the batch's 8 losses, two average two means of 4: only
+    # the order of float32 additions differs, ~1e-7 relative per step over 8 steps
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_two_processes_train_the_weights_of_one_and_resume_on_one(tmp_path, site):
+    (tmp_path / "recipe.toml").write_text(RECIPE)
+    _gankit(site, "run", str(tmp_path / "recipe.toml"), "--run-dir", str(tmp_path / "one"))
+    two = _gankit(
+        site,
+        "run",
+        str(tmp_path / "recipe.toml"),
+        "--run-dir",
+        str(tmp_path / "two"),
+        launcher=_torchrun("--standalone", "--nproc-per-node", "2"),
+    )
+    assert "x 2 processes" in two.stderr
+    _close(_weights(tmp_path / "one"), _weights(tmp_path / "two"))
+    log = [json.loads(line) for line in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
+    assert [entry["tick"] for entry in log] == [1, 2, 3, 4]
+    assert json.loads((tmp_path / "two" / "env.json").read_text())["processes"] == 2
+
+    # the two processes' checkpoint goes on in one process, as the one-process run does
+    for run in ("one", "two"):
+        _gankit(site, "run", "--resume", str(tmp_path / run), "--set", "train.kimg=0.096")
+    _close(_weights(tmp_path / "one"), _weights(tmp_path / "two"))
+
+
+def test_a_killed_process_is_brought_back_by_torchrun_and_resumes(tmp_path, site):
+    recipe = RECIPE.replace("[loggers.jsonl]", f'[loggers.jsonl]\n\n[loggers.killer]\ntype = "killer"\nmarker = "{tmp_path / "killed"}"')
+    (tmp_path / "recipe.toml").write_text(recipe)
+    run_dir = tmp_path / "run"
+    launcher = _torchrun("--standalone", "--nproc-per-node", "2", "--max-restarts", "1")
+    done = _gankit(site, "run", str(tmp_path / "recipe.toml"), "--run-dir", str(run_dir), "--auto-resume", launcher=launcher)
+    assert (tmp_path / "killed").exists()  # it did die at tick 3
+    assert "resuming" in done.stderr and "at 0.032 kimg" in done.stderr
+    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [entry["tick"] for entry in log] == [1, 2, 3, 4]  # tick 3 logged again after the restart, once
+    assert ckpt.find(run_dir).name == "checkpoint-000000000064.pt"
+
+
+def test_a_batch_that_does_not_split_is_refused(tmp_path, site):
+    (tmp_path / "recipe.toml").write_text(RECIPE)
+    command = [*_torchrun("--standalone", "--nproc-per-node", "3"), "-m", "gankit", "run", str(tmp_path / "recipe.toml")]
+    done = subprocess.run([*command, "--run-dir", str(tmp_path / "run")], env=_env(site), capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "train.batch_size: a batch of 8 does not split evenly among 3 processes" in done.stderr
+
+
+@pytest.mark.slow
+def test_two_machines_of_one_process_each_train_the_weights_of_one(tmp_path, site):
+    (tmp_path / "recipe.toml").write_text(RECIPE)
+    _gankit(site, "run", str(tmp_path / "recipe.toml"), "--run-dir", str(tmp_path / "one"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rendezvous = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}"]
+    command = ["-m", "gankit", "run", str(tmp_path / "recipe.toml"), "--run-dir", str(tmp_path / "two"), "--progress", "lines"]
+    machines = [
+        subprocess.Popen(
+            [*_torchrun(*rendezvous, "--node-rank", str(node)), *command], env=_env(site), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for node in (0, 1)
+    ]
+    for machine in machines:
+        _, err = machine.communicate(timeout=300)
+        assert machine.returncode == 0, err.decode()[-3000:]
+    _close(_weights(tmp_path / "one"), _weights(tmp_path / "two"))
