@@ -4,7 +4,9 @@ gankit's public API. Each module holds one paper's blocks:
 - :mod:`.progan`: equalized learning rate, pixel norm, minibatch standard
   deviation and the channel rule (Karras et al. 2018);
 - :mod:`.conditional`: conditional batch normalization (de Vries et al. 2017)
-  and the projection discriminator's head (Miyato & Koyama 2018).
+  and the projection discriminator's head (Miyato & Koyama 2018);
+- :mod:`.style`: StyleGAN's mapping network, AdaIN, noise inputs, blur and
+  truncation trick (Karras et al. 2019).
 
 Import them from ``gankit.layers``; the module a block lives in may change.
 """
@@ -20,16 +22,23 @@ from gankit.layers.progan import (
     lrelu,
     nf,
 )
+from gankit.layers.style import AdaIN, Blur2d, MappingNetwork, NoiseInjection, instance_norm, truncate
 
 __all__ = [
     "LEAK",
     "RELU_GAIN",
+    "AdaIN",
+    "Blur2d",
     "ConditionalBatchNorm2d",
     "EqualizedConv2d",
     "EqualizedLinear",
     "MinibatchStdDev",
     "PixelNorm",
     "ProjectionHead",
+    "MappingNetwork",
+    "NoiseInjection",
+    "instance_norm",
     "lrelu",
     "nf",
+    "truncate",
 ]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit import BuildContext, Discriminator, Generator, ImageList, UserError, image_pyramid, log2_int
-from gankit.layers import RELU_GAIN, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, lrelu, nf
+from gankit.layers import RELU_GAIN, Blur2d, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, lrelu, nf
 from gankit.options import help_text, in_range, one_of, positive
 
 COMBINES = ("simple", "lin_cat", "cat_lin")
@@ -158,6 +158,13 @@ class MSGDiscriminatorOptions:
             "minibatch stddev at the start of every block, after φ, as MSG-StyleGAN does; otherwise only in the final block"
         ),
     )
+    blur: bool = attrs.field(
+        default=False,
+        metadata=help_text(
+            "StyleGAN's downsampling, as MSG-StyleGAN's discriminator: a [1, 2, 1] blur before each block's second conv3x3, "
+            "then the 2x2 mean, then LeakyReLU; otherwise ProGAN's conv3x3, LeakyReLU, 2x2 mean"
+        ),
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.lin_cat_width != "half" and self.combine != "lin_cat":
@@ -256,6 +263,7 @@ class MSGDiscriminator(Discriminator):
         # The final 4x4 block: minibatch stddev, conv3x3, conv4x4, linear.
         width = self._add_combine(1, context.channels)
         self.mbstd = MinibatchStdDev(options.mbstd_group_size)
+        self.blur = Blur2d() if options.blur else None
         self.final_conv = EqualizedConv2d(width + 1, self.nf(1), 3)
         self.final_4x4 = EqualizedConv2d(self.nf(1), self.nf(1), 4, padding=0)
         self.output = EqualizedLinear(self.nf(1), 1, gain=1.0)
@@ -294,7 +302,13 @@ class MSGDiscriminator(Discriminator):
             x = self._enter(block, image_at, x)
             if self.options.mbstd_every_block:
                 x = self.mbstd(x)
-            x = F.avg_pool2d(lrelu(conv2(lrelu(conv1(x)))), 2)
+            x = lrelu(conv1(x))
+            if self.blur is None:
+                x = F.avg_pool2d(lrelu(conv2(x)), 2)
+            else:
+                # Karras et al. 2019 §2: low-pass filter before downsampling;
+                # msg-stylegan-tf (D_basic, Conv1_down) pools before the activation
+                x = lrelu(F.avg_pool2d(conv2(self.blur(x)), 2))
             activations.append(x)
         x = self._enter(1, image_at, x)
         x = lrelu(self.final_conv(self.mbstd(x)))
