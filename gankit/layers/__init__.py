@@ -3,6 +3,7 @@ gankit's public API. Each module holds one paper's blocks:
 
 - :mod:`.progan`: equalized learning rate, pixel norm, minibatch standard
   deviation and the channel rule (Karras et al. 2018);
+- :mod:`.attention`: SAGAN's self-attention block (Zhang et al. 2019);
 - :mod:`.conditional`: conditional batch normalization (de Vries et al. 2017)
   and the projection discriminator's head (Miyato & Koyama 2018);
 - :mod:`.style`: StyleGAN's mapping network, AdaIN, noise inputs, blur and
@@ -11,6 +12,7 @@ gankit's public API. Each module holds one paper's blocks:
 Import them from ``gankit.layers``; the module a block lives in may change.
 """
 
+from gankit.layers.attention import SelfAttention2d
 from gankit.layers.conditional import ConditionalBatchNorm2d, ProjectionHead
 from gankit.layers.progan import (
     LEAK,
@@ -35,6 +37,7 @@ __all__ = [
     "MinibatchStdDev",
     "PixelNorm",
     "ProjectionHead",
+    "SelfAttention2d",
     "MappingNetwork",
     "NoiseInjection",
     "instance_norm",
