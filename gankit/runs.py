@@ -23,6 +23,7 @@ import errno
 import fcntl
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import re
@@ -442,7 +443,8 @@ class Run:
         reals = trainer.D.prepare_reals(to_float_images(images).to(trainer.device))
         path = self.run_dir / "samples" / "reals.png"
         path.parent.mkdir(exist_ok=True)
-        dataset.save_picture(reals, path, nrow=self._grid_rows)
+        # square, whatever the fakes' layout: these are not sorted by class
+        dataset.save_picture(reals, path, nrow=max(1, math.isqrt(samples)))
 
     # -- sampling and evaluating -------------------------------------------------
 

@@ -3,6 +3,7 @@ grids, metrics and ``gankit sample`` share."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -19,6 +20,22 @@ def seeded_latents(generator: Generator, n: int, seed: int) -> tuple[torch.Tenso
     z = generator.sample_latents(n, "cpu", rng)
     labels = torch.randint(generator.num_classes, (n,), generator=rng) if generator.num_classes else None
     return z, labels
+
+
+def grid_latents(generator: Generator, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """Latents and labels for a grid of about ``n`` samples, and how many
+    samples each row of the grid holds. An unconditional generator's grid is
+    about square: ``n`` seeded latents, ⌊√n⌋ to a row. A conditional one's
+    has one row per class, row k of class k, ⌊n / classes⌋ samples each (at
+    least one), and every row the same latents: down a column only the label
+    changes."""
+    classes = generator.num_classes
+    if not classes:
+        z, _ = seeded_latents(generator, n, seed)
+        return z, None, max(1, math.isqrt(n))
+    per_row = max(1, n // classes)
+    z, _ = seeded_latents(generator, per_row, seed)
+    return z.repeat(classes, *[1] * (z.dim() - 1)), torch.arange(classes).repeat_interleave(per_row), per_row
 
 
 @torch.no_grad()

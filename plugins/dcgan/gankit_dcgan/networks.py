@@ -10,8 +10,10 @@ The architecture guidelines of §3 of the paper, as this module follows them:
 * ReLU in G except for the tanh output; LeakyReLU in D.
 
 Training details of §4: weights drawn from N(0, 0.02) and a leak of 0.2.
-Class conditioning follows Mirza & Osindero (2014): the label is fed to both
-networks alongside their usual input.
+Class conditioning follows Mirza & Osindero (2014) by default: the label is
+fed to both networks alongside their usual input. The generator may instead
+take it through conditional batch normalization (de Vries et al. 2017), and
+the discriminator through a projection (Miyato & Koyama 2018).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit import BuildContext, Discriminator, Generator, UserError
+from gankit.layers import ConditionalBatchNorm2d, MinibatchDiscrimination, ProjectionHead
 from gankit.options import help_text, one_of, positive
 
 MIN_RESOLUTION = 16
@@ -35,6 +38,12 @@ def _at_least_base_channels(instance: object, attribute: "attrs.Attribute[int]",
     base = getattr(instance, "base_channels")
     if value < base:
         raise ValueError(f"'{attribute.name}' must be >= base_channels (got {value} < {base})")
+
+
+def _only_when_conditional(instance: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    # a way of conditioning on an unconditional network is a mistake, not a no-op
+    if value != attribute.default and not getattr(instance, "conditional"):
+        raise ValueError(f"'{attribute.name}' needs conditional = true (got {value!r})")
 
 
 def _levels(context: BuildContext, what: str) -> int:
@@ -59,9 +68,21 @@ def init_weights(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, INIT_STD)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)) and module.affine:
         nn.init.normal_(module.weight, 1.0, INIT_STD)
         nn.init.zeros_(module.bias)
+    elif isinstance(module, ConditionalBatchNorm2d):
+        # the same rule per class: each class draws its own gains, so the
+        # label changes the output from the first step
+        nn.init.normal_(module.scale.weight, 1.0, INIT_STD)
+        nn.init.zeros_(module.shift.weight)
+    elif isinstance(module, ProjectionHead):
+        # the same N(0, 0.02) for ψ and the class embedding: with their own
+        # initialization the projection of the summed features starts with
+        # scores about 10 apart, where the sigmoid of the loss saturates
+        nn.init.normal_(module.linear.weight, 0.0, INIT_STD)
+        nn.init.zeros_(module.linear.bias)
+        nn.init.normal_(module.embed.weight, 0.0, INIT_STD)
 
 
 # --------------------------------------------------------------------------
@@ -83,12 +104,18 @@ class DCGANGeneratorOptions:
     )
     conditional: bool = attrs.field(
         default=False,
-        metadata=help_text(
-            "class-conditional (Mirza & Osindero 2014): a learned label embedding is concatenated to z; needs labelled data"
-        ),
+        metadata=help_text("class-conditional: the label enters as `conditioning` says; needs labelled data"),
     )
     embedding_size: int = attrs.field(
-        default=50, validator=positive(), metadata=help_text("size of the learned label embedding, when conditional")
+        default=50, validator=positive(), metadata=help_text("size of the learned label embedding, when conditioning is concat")
+    )
+    conditioning: Literal["concat", "batchnorm"] = attrs.field(
+        default="concat",
+        validator=[one_of(("concat", "batchnorm")), _only_when_conditional],
+        metadata=help_text(
+            "how the label enters, when conditional: concat (its embedding joins z; Mirza & Osindero 2014) or batchnorm "
+            "(every batch norm scales and shifts by the class; de Vries et al. 2017)"
+        ),
     )
 
 
@@ -110,15 +137,22 @@ class DCGANGenerator(Generator):
 
         # Mirza & Osindero 2014: y joins z in the input layer, here through a
         # learned embedding (left at N(0, 1), the scale of z).
-        self.embedding = nn.Embedding(self.num_classes, options.embedding_size) if self.num_classes else None
-        in_channels = options.latent_size + (options.embedding_size if self.num_classes else 0)
+        concat = self.num_classes > 0 and options.conditioning == "concat"
+        self.embedding = nn.Embedding(self.num_classes, options.embedding_size) if concat else None
+        in_channels = options.latent_size + (options.embedding_size if concat else 0)
+
+        def norm(channels: int) -> nn.Module:
+            # de Vries et al. 2017 §3: the class picks each batch norm's γ and β
+            if self.num_classes and options.conditioning == "batchnorm":
+                return ConditionalBatchNorm2d(channels, self.num_classes)
+            return nn.BatchNorm2d(channels)
 
         # §3 and Fig. 1: z is projected and reshaped to a 4x4 map; a 4x4
         # transposed convolution of z as a 1x1 map is that projection. No
         # bias in front of batch norm, which subtracts it again.
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(in_channels, width(4), 4, 1, 0, bias=False),
-            nn.BatchNorm2d(width(4)),
+            norm(width(4)),
             nn.ReLU(inplace=True),
         ]
         # §3: fractional-strided convolutions in place of upsampling, each
@@ -127,7 +161,7 @@ class DCGANGenerator(Generator):
         for _ in range(levels - 1):
             layers += [
                 nn.ConvTranspose2d(width(size), width(2 * size), 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width(2 * size)),
+                norm(width(2 * size)),
                 nn.ReLU(inplace=True),
             ]
             size *= 2
@@ -137,11 +171,14 @@ class DCGANGenerator(Generator):
         self.apply(init_weights)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
+        if self.num_classes and labels is None:
+            raise ValueError("this generator is conditional: pass labels")
         if self.embedding is not None:
-            if labels is None:
-                raise ValueError("this generator is conditional: pass labels")
             z = torch.cat([z, self.embedding(labels)], dim=1)
-        return [self.net(z[:, :, None, None])]
+        x = z[:, :, None, None]
+        for layer in self.net:
+            x = layer(x, labels) if isinstance(layer, ConditionalBatchNorm2d) else layer(x)
+        return [x]
 
 
 # --------------------------------------------------------------------------
@@ -168,8 +205,21 @@ class DCGANDiscriminatorOptions:
     )
     conditional: bool = attrs.field(
         default=False,
+        metadata=help_text("class-conditional: the label enters as `conditioning` says; needs labelled data"),
+    )
+    conditioning: Literal["concat", "projection"] = attrs.field(
+        default="concat",
+        validator=[one_of(("concat", "projection")), _only_when_conditional],
         metadata=help_text(
-            "class-conditional (Mirza & Osindero 2014): one-hot label maps are concatenated to the image channels; needs labelled data"
+            "how the label enters, when conditional: concat (one-hot label maps join the image channels; Mirza & Osindero 2014) "
+            "or projection (the score adds embed(y)·φ(x), φ the summed last features; Miyato & Koyama 2018)"
+        ),
+    )
+    minibatch_discrimination: bool = attrs.field(
+        default=False,
+        metadata=help_text(
+            "minibatch discrimination (Salimans et al. 2016 §3.2) before the last layer: B = 100 closeness features "
+            "(kernels of C = 5, as the paper's code) join the flattened 4x4 features, and a linear layer gives the score"
         ),
     )
 
@@ -203,7 +253,8 @@ class DCGANDiscriminator(Discriminator):
         # §3: strided convolutions in place of pooling, each halving the size,
         # LeakyReLU after each; batch norm everywhere but the input layer.
         blocks: list[nn.Sequential] = []
-        channels, size = context.channels + self.num_classes, context.resolution
+        concat = self.num_classes > 0 and options.conditioning == "concat"
+        channels, size = context.channels + (self.num_classes if concat else 0), context.resolution
         for index in range(levels):
             size //= 2
             norm = None if index == 0 else _norm(options.norm, width(size))
@@ -217,16 +268,30 @@ class DCGANDiscriminator(Discriminator):
         # §3: no fully connected hidden layer; "the last convolution layer is
         # flattened and then fed into a single sigmoid output", here a 4x4
         # valid convolution to one logit (the sigmoid lives in the loss).
-        self.head = nn.Conv2d(channels, 1, 4, 1, 0)
+        self.head: nn.Module = nn.Conv2d(channels, 1, 4, 1, 0)
+        if self.num_classes and options.conditioning == "projection":
+            # Miyato & Koyama 2018, eq. 3: ψ(φ(x)) + embed(y)ᵀφ(x), with φ the
+            # last activations summed over positions, as their networks pool
+            self.head = ProjectionHead(channels, self.num_classes)
+        # Salimans et al. 2016 §3.2: each sample's closeness to the rest of its
+        # batch joins the last features; a linear layer reads both
+        self.minibatch: MinibatchDiscrimination | None = None
+        if options.minibatch_discrimination:
+            if isinstance(self.head, ProjectionHead):
+                raise UserError("does not combine with conditioning = projection", key="minibatch_discrimination")
+            self.minibatch = MinibatchDiscrimination(channels * 4 * 4, kernels=100, kernel_dim=5)
+            self.head = nn.Linear(channels * 4 * 4 + 100, 1)
+            nn.init.normal_(self.head.weight, 0.0, INIT_STD)  # §4's rule, which init_weights gives convolutions
+            nn.init.zeros_(self.head.bias)
         self.apply(init_weights)
 
     def forward(
         self, images: list[torch.Tensor], labels: torch.Tensor | None = None, features: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         x = images[-1]
-        if self.num_classes:
-            if labels is None:
-                raise ValueError("this discriminator is conditional: pass labels")
+        if self.num_classes and labels is None:
+            raise ValueError("this discriminator is conditional: pass labels")
+        if self.num_classes and self.options.conditioning == "concat":
             # Mirza & Osindero 2014: y is given to D with x, here as one
             # constant map per class.
             onehot = F.one_hot(labels, self.num_classes).to(x.dtype)
@@ -235,5 +300,10 @@ class DCGANDiscriminator(Discriminator):
         for block in self.blocks:
             x = block(x)
             activations.append(x)
-        scores = self.head(x).reshape(-1)
+        if self.minibatch is not None:
+            scores = self.head(self.minibatch(x)).reshape(-1)
+        elif isinstance(self.head, ProjectionHead):
+            scores = self.head(x.sum(dim=(2, 3)), labels)
+        else:
+            scores = self.head(x).reshape(-1)
         return (scores, activations) if features else scores
