@@ -36,6 +36,10 @@ OUTCOMES = {
     "dcgan": ("plugins/dcgan/tests/test_dcgan_training.py", "outcome", "BOUNDS"),
     "msggan": ("plugins/msggan/tests/test_msggan_training.py", "outcome", "BOUNDS"),
     "ring8": ("plugins/wgan/tests/test_wgan_training.py", "ring8_outcome", "RING8_BOUNDS"),
+    "mbd": ("plugins/improved/tests/test_improved_training.py", "mbd_outcome", "MBD_BOUNDS"),
+    "fm": ("plugins/improved/tests/test_improved_training.py", "fm_outcome", "FM_BOUNDS"),
+    "msg_stylegan": ("plugins/msggan/tests/test_msg_stylegan_training.py", "outcome", "BOUNDS"),
+    "sagan": ("plugins/sagan/tests/test_sagan_training.py", "outcome", "BOUNDS"),
 }
 
 

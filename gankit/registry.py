@@ -41,7 +41,9 @@ ONLY_ENV = "GANKIT_ONLY_PLUGINS"
 # their short names before any third-party plugin existed, so on a clash they
 # keep the short name and the newcomer must be written ``dist:name``:
 # installing a plugin must never break a recipe that worked.
-FIRST_PARTY = frozenset({CORE_DIST, "gankit-dcgan", "gankit-wgan", "gankit-progan", "gankit-msggan"})
+FIRST_PARTY = frozenset(
+    {CORE_DIST, "gankit-dcgan", "gankit-wgan", "gankit-progan", "gankit-msggan", "gankit-improved", "gankit-sagan", "gankit-sgan"}
+)
 
 #: An example for the contract suite: options (a dict) or a callable that
 #: receives a temporary folder and returns options (to make files there).
