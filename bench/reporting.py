@@ -88,6 +88,7 @@ def toy2d_section(record: dict[str, Any]) -> list[str]:
         "",
         f"- **machine**: {machine(record['environment'])}; measured {record['date']}",
         f"- **command**: `{record['command']}`",
+        *([f"- **note**: {record['note']}"] if record.get("note") else []),
         "",
         "| recipe | runs | modes | all modes | high quality % | KL | s/run |",
         "|---|---:|---:|---:|---:|---:|---:|",
