@@ -602,7 +602,9 @@ class Trainer:
             record["nonfinite_skipped"] = self._tick_skips
             self._tick_skips = 0
         if self.stage is not None:
-            record["stage"] = attrs.asdict(self.stage)
+            # what the stage says: a growing network's resolution and fade, a stacked one's phase
+            unset = {"resolution": 0, "phase": ""}
+            record["stage"] = {key: value for key, value in attrs.asdict(self.stage).items() if unset.get(key, None) != value}
         names = sorted(self._stats)
         if names:
             means = torch.stack([torch.as_tensor(self._stats[name][0]).float() / self._stats[name][1] for name in names])

@@ -115,7 +115,7 @@ def test_a_run_stopped_in_the_middle_of_a_fade_resumes_bit_for_bit(tmp_path, mon
     checkpoints = sorted((run_dir / "checkpoints").iterdir())
     stopped = load_checkpoint(checkpoints[0])
     assert stopped["progress"]["nimg"] == 48
-    assert stopped["stage"] == {"resolution": 8, "alpha": 0.25} and stopped["scheduler"] == {"phase": 1}
+    assert stopped["stage"] == {"resolution": 8, "alpha": 0.25, "phase": ""} and stopped["scheduler"] == {"phase": 1}
     for role, optimizer in straight.optimizers.items():
         steps = {int(s["step"]) for s in optimizer.state.values()}
         # reset when 16x16 began stabilizing at 128 images: 8 steps of 4 since
