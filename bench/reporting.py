@@ -139,9 +139,42 @@ def outcome_spread_section(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def throughput_table(variants: dict[str, dict[str, Any]]) -> list[str]:
+    """bench/throughput.py's figures per variant: median img/s with every trial's, FLOPs, FLOP/s and peak memory."""
+    lines = [
+        "| variant | img/s (median) | trials | GFLOP/iteration | achieved TFLOP/s | peak MB |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for name, result in variants.items():
+        if "error" in result:
+            lines.append(f"| {name} | failed: {result['error']} | | | | |")
+            continue
+        trials = ", ".join(f"{rate:.0f}" for rate in result["img_per_s_trials"])
+        lines.append(
+            f"| {name} | {result['img_per_s']:.1f} | {trials} | {result['gflop_per_iteration']:.2f} | "
+            f"{result['achieved_tflop_per_s']:.4f} | {result['peak_memory_mb']:.0f} |"
+        )
+    return lines
+
+
+def throughput_section(record: dict[str, Any]) -> list[str]:
+    """bench/throughput.py: one recipe's training throughput per variant."""
+    return [
+        f"### {record['recipe']}",
+        "",
+        f"- **machine**: {machine(record['environment'])}; measured {record['date']}",
+        f"- **command**: `{record['command']}`",
+        *([f"- **note**: {record['note']}"] if record.get("note") else []),
+        "",
+        *throughput_table(record["variants"]),
+        "",
+    ]
+
+
 #: kind -> (heading, renderer)
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "recipe": ("Recipes", recipe_section),
     "toy2d": ("Mode coverage on the 2D mixtures", toy2d_section),
     "outcome_spread": ("The spread behind the outcome tests' bounds", outcome_spread_section),
+    "throughput": ("Training throughput", throughput_section),
 }

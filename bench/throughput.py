@@ -39,6 +39,8 @@ import torch
 
 from gankit import Run, default_registry, environment, load_recipe
 
+from reporting import throughput_table
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -133,23 +135,6 @@ def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:
     return {**middle, "img_per_s": median, "img_per_s_trials": rates}
 
 
-def table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    lines = [
-        "| variant | img/s (median) | trials | GFLOP/iteration | achieved TFLOP/s | peak MB |",
-        "|---|---:|---|---:|---:|---:|",
-    ]
-    for name, result in rows:
-        if "error" in result:
-            lines.append(f"| {name} | failed: {result['error']} | | | | |")
-            continue
-        trials = ", ".join(f"{rate:.0f}" for rate in result["img_per_s_trials"])
-        lines.append(
-            f"| {name} | {result['img_per_s']:.1f} | {trials} | {result['gflop_per_iteration']:.2f} | "
-            f"{result['achieved_tflop_per_s']:.4f} | {result['peak_memory_mb']:.0f} |"
-        )
-    return lines
-
-
 def _variant(text: str) -> tuple[str, list[str]]:
     name, _, overrides = text.partition("=")
     if not name or not overrides:
@@ -186,7 +171,7 @@ def main() -> None:
             print(f"trial {trial + 1}/{args.trials} {name}: {shown}", file=sys.stderr, flush=True)
     rows = [(name, summarize(trials[name])) for name, _ in variants]
     command = "python " + shlex.join(["bench/throughput.py", *sys.argv[1:]])
-    print("\n".join([*table(rows), "", command]))
+    print("\n".join([*throughput_table(dict(rows)), "", command]))
     if args.out:
         record = {
             "kind": "throughput",
