@@ -445,7 +445,9 @@ def _sample_labels(classes: int, n: int, label: int | None) -> tuple[Any, str]:
     """The labels ``gankit sample`` gives a generator of ``classes`` classes
     (None for an unconditional one), and how to say what was drawn: class
     ``label`` throughout, or one class per row of the grid, whose rows hold
-    ⌊√n⌋ samples as the grid draws them (and as training's sample grids do)."""
+    ⌊√n⌋ samples as the grid draws them. (Training's sample grids differ:
+    ``grid_latents`` gives them one row per class with the same latents in
+    every row.)"""
     import math
 
     import torch
