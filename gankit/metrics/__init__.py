@@ -13,8 +13,9 @@ from gankit.metrics.components import (
     PrecisionRecallOptions,
     protocol,
 )
-from gankit.metrics.features import Features, dataset_features, generator_features
+from gankit.metrics.features import Features, cache_folder, cached_model, dataset_features, generator_features
 from gankit.metrics.inception import RESIZE_FILTERS, FeatureExtractor, find_extractor, load_extractor, save_stand_in_extractor
+from gankit.metrics.recognizability import held_out_accuracy, held_out_split
 from gankit.metrics.scores import frechet_distance, kernel_distance, mean_and_covariance, precision_recall
 
 __all__ = [
@@ -29,10 +30,14 @@ __all__ = [
     "KernelInceptionDistance",
     "PrecisionRecall",
     "PrecisionRecallOptions",
+    "cache_folder",
+    "cached_model",
     "dataset_features",
     "find_extractor",
     "frechet_distance",
     "generator_features",
+    "held_out_accuracy",
+    "held_out_split",
     "kernel_distance",
     "load_extractor",
     "mean_and_covariance",

@@ -17,11 +17,13 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from gankit.contracts import Dataset, Generator
@@ -81,6 +83,44 @@ def cache_folder(kind: str = "reference") -> Path:
         return Path(root).expanduser() / kind
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "gankit" / kind
+
+
+def cached_model(
+    kind: str,
+    key: dict[str, Any],
+    stem: str,
+    build: Callable[[], nn.Module],
+    train: Callable[[], tuple[nn.Module, float]],
+    device: torch.device,
+    *,
+    use_cache: bool = True,
+    what: str = "model",
+    speaker: str = "gankit",
+) -> tuple[nn.Module, float]:
+    """A network trained on real data, and its held-out accuracy: loaded from
+    ``cache_folder(kind)/STEM-DIGEST.pt`` when that file was stored with the
+    same ``key`` (JSON-ready; DIGEST is its hash), else trained now by
+    ``train`` and stored there (unless ``use_cache`` is false). ``build``
+    makes the untrained network the stored weights go into; a torn or
+    foreign file is trained again."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_folder(kind) / f"{stem}-{digest}.pt"
+    if use_cache and path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if stored.get("key") == key:
+                model = build()
+                model.load_state_dict(stored["weights"])
+                return model.to(device).eval(), float(stored["accuracy"])
+        except Exception as error:  # a torn or foreign file: train again
+            print(f"{speaker}: ignoring unreadable {what} {path} ({type(error).__name__}); training it again", file=sys.stderr)
+    model, accuracy = train()
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        torch.save({"key": key, "weights": model.state_dict(), "accuracy": accuracy}, partial)
+        partial.replace(path)
+    return model, accuracy
 
 
 def reference_key(dataset: Dataset, extractor: FeatureExtractor, n: int) -> dict[str, Any]:

@@ -15,8 +15,6 @@ that comes out as the class that was asked for (``class_accuracy``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from typing import Any
 
@@ -28,7 +26,7 @@ from torch import nn
 from gankit.contracts import BuildContext, Dataset, Metric, MetricContext
 from gankit.errors import UserError
 from gankit.images import log2_int, to_float_images
-from gankit.metrics.features import cache_folder
+from gankit.metrics.features import cached_model
 from gankit.options import help_text, in_range, positive
 from gankit.sampling import generated_batches, seeded_latents
 
@@ -109,7 +107,9 @@ def unrecognizable(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     return out
 
 
-def _split(count: int) -> tuple[list[int], list[int]]:
+def held_out_split(count: int) -> tuple[list[int], list[int]]:
+    """The indices a classifier of the real data trains on, and those it is
+    tested on: every fifth image is held out."""
     held_out = list(range(0, count, HELD_OUT_EVERY))
     return [i for i in range(count) if i % HELD_OUT_EVERY], held_out
 
@@ -131,7 +131,7 @@ def _new_classifier(context: BuildContext, options: RecognizabilityOptions) -> C
     return Classifier(context.resolution, context.channels, context.num_classes + 1, options.width)
 
 
-def _probabilities(classifier: Classifier, images: torch.Tensor) -> torch.Tensor:
+def _probabilities(classifier: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return F.softmax(classifier(images).float(), dim=1)
 
 
@@ -145,7 +145,7 @@ def _named(probabilities: torch.Tensor, threshold: float, classes: int) -> tuple
 
 @torch.no_grad()
 def _classify(
-    classifier: Classifier, dataset: Dataset, indices: list[int], batch_size: int, device: torch.device
+    classifier: nn.Module, dataset: Dataset, indices: list[int], batch_size: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The classifier's probabilities for the real images ``indices``, on the CPU, and their labels."""
     probabilities, labels = [], []
@@ -156,8 +156,11 @@ def _classify(
     return torch.cat(probabilities), torch.cat(labels)
 
 
-def held_out_accuracy(classifier: Classifier, dataset: Dataset, device: torch.device, batch_size: int = 256) -> float:
-    probabilities, labels = _classify(classifier, dataset, _split(len(dataset))[1], batch_size, device)
+@torch.no_grad()
+def held_out_accuracy(classifier: nn.Module, dataset: Dataset, device: torch.device, batch_size: int = 256) -> float:
+    """Top-1 accuracy of a classifier in eval mode on the held-out fifth of
+    ``dataset`` (:func:`held_out_split`)."""
+    probabilities, labels = _classify(classifier, dataset, held_out_split(len(dataset))[1], batch_size, device)
     return float((probabilities.argmax(dim=1) == labels).float().mean())
 
 
@@ -169,7 +172,7 @@ def train_classifier(
     its own seeded generator, so a training that evaluates it draws what one
     that does not would."""
     context = dataset.context
-    train, _ = _split(len(dataset))
+    train, _ = held_out_split(len(dataset))
     with torch.random.fork_rng(devices=[]), torch.enable_grad():  # metrics run under no_grad
         torch.manual_seed(0)
         classifier = _new_classifier(context, options).to(device)
@@ -194,27 +197,23 @@ def train_classifier(
 
 def cached_classifier(dataset: Dataset, options: RecognizabilityOptions, device: torch.device) -> tuple[Classifier, float]:
     """The classifier of this dataset and these options, from the cache or trained now."""
-    key = _key(dataset, options)
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    path = cache_folder("classifiers") / f"{key['resolution']}px-{key['classes']}classes-{digest}.pt"
     context = dataset.context
-    if options.cache and path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.get("key") == key:
-                classifier = _new_classifier(context, options)
-                classifier.load_state_dict(stored["weights"])
-                return classifier.to(device).eval(), float(stored["accuracy"])
-        except Exception as error:  # a torn or foreign file: train again
-            print(f"gankit: ignoring unreadable classifier {path} ({type(error).__name__}); training it again", file=sys.stderr)
-    print(f"gankit: training the recognizability classifier on {len(dataset)} real images ({options.epochs} epochs)", file=sys.stderr)
-    classifier, accuracy = train_classifier(dataset, options, device)
-    if options.cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        torch.save({"key": key, "weights": classifier.state_dict(), "accuracy": accuracy}, partial)
-        partial.replace(path)
-    return classifier, accuracy
+    key = _key(dataset, options)
+
+    def train() -> tuple[nn.Module, float]:
+        print(f"gankit: training the recognizability classifier on {len(dataset)} real images ({options.epochs} epochs)", file=sys.stderr)
+        return train_classifier(dataset, options, device)
+
+    return cached_model(  # type: ignore[return-value]
+        "classifiers",
+        key,
+        f"{key['resolution']}px-{key['classes']}classes",
+        lambda: _new_classifier(context, options),
+        train,
+        device,
+        use_cache=options.cache,
+        what="classifier",
+    )
 
 
 class Recognizability(Metric):
@@ -232,7 +231,7 @@ class Recognizability(Metric):
         assert ctx.generator is not None
         classifier, accuracy = cached_classifier(dataset, options, ctx.device)
 
-        train, held_out = _split(len(dataset))
+        train, held_out = held_out_split(len(dataset))
         held_out = held_out[: options.images]
         real_named, _ = _named(
             _classify(classifier, dataset, held_out, ctx.batch_size, ctx.device)[0], options.threshold, context.num_classes

@@ -9,11 +9,7 @@ and cached, with its accuracy on the held-out fifth of the data.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import sys
-from pathlib import Path
 
 import attrs
 import torch
@@ -21,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import gankit
+from gankit.metrics import cached_model, held_out_accuracy, held_out_split
 
 ENCODER_FORMAT = 1
-HELD_OUT_EVERY = 5  # as recognizability's classifier: every fifth image is held out
 
 
 @attrs.frozen
@@ -63,27 +59,6 @@ class Encoder(nn.Module):
         return self.classify(self.features(images))
 
 
-def held_out_split(count: int) -> tuple[list[int], list[int]]:
-    """Training and held-out indices: every fifth image is held out."""
-    held_out = list(range(0, count, HELD_OUT_EVERY))
-    return [i for i in range(count) if i % HELD_OUT_EVERY], held_out
-
-
-@torch.no_grad()
-def held_out_accuracy(encoder: Encoder, dataset: gankit.Dataset, device: torch.device, batch_size: int = 256) -> float:
-    """Top-1 accuracy on the held-out fifth of ``dataset``."""
-    was_training = encoder.training
-    encoder.eval()
-    _, held_out = held_out_split(len(dataset))
-    correct = 0
-    for start in range(0, len(held_out), batch_size):
-        images, labels = dataset.__getitems__(held_out[start : start + batch_size])
-        predicted = encoder(gankit.to_float_images(images).to(device)).argmax(dim=1).cpu()
-        correct += int((predicted == labels).sum())
-    encoder.train(was_training)
-    return correct / max(1, len(held_out))
-
-
 def train_encoder(dataset: gankit.Dataset, settings: EncoderSettings, device: torch.device) -> tuple[Encoder, float]:
     """Train E with cross-entropy on four fifths of the labelled data; returns
     it in eval mode and its held-out accuracy. Its random draws come from its
@@ -108,13 +83,6 @@ def train_encoder(dataset: gankit.Dataset, settings: EncoderSettings, device: to
     return encoder, held_out_accuracy(encoder, dataset, device)
 
 
-def _cache_folder() -> Path:
-    # the same place as gankit's cached classifiers and reference features
-    if root := os.environ.get("GANKIT_CACHE_DIR"):
-        return Path(root).expanduser() / "encoders"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gankit" / "encoders"
-
-
 def cached_encoder(dataset: gankit.Dataset, settings: EncoderSettings, device: torch.device) -> tuple[Encoder, float]:
     """The encoder of this dataset and these settings, from the cache or trained now."""
     context = dataset.context
@@ -125,22 +93,19 @@ def cached_encoder(dataset: gankit.Dataset, settings: EncoderSettings, device: t
         **attrs.asdict(settings, filter=lambda field, _: field.name != "cache"),
     }
     key["widths"] = list(settings.widths)  # as JSON gives it back
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    path = _cache_folder() / f"{context.resolution}px-{context.num_classes}classes-{digest}.pt"
-    if settings.cache and path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.get("key") == key:
-                encoder = Encoder(context.resolution, context.channels, context.num_classes, settings.widths, settings.features)
-                encoder.load_state_dict(stored["weights"])
-                return encoder.to(device).eval(), float(stored["accuracy"])
-        except Exception as error:  # a torn or foreign file: train again
-            print(f"gankit-sgan: ignoring unreadable encoder {path} ({type(error).__name__}); training it again", file=sys.stderr)
-    print(f"gankit-sgan: training the encoder on {len(dataset)} labelled real images ({settings.epochs} epochs)", file=sys.stderr)
-    encoder, accuracy = train_encoder(dataset, settings, device)
-    if settings.cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        torch.save({"key": key, "weights": encoder.state_dict(), "accuracy": accuracy}, partial)
-        partial.replace(path)
-    return encoder, accuracy
+
+    def train() -> tuple[nn.Module, float]:
+        print(f"gankit-sgan: training the encoder on {len(dataset)} labelled real images ({settings.epochs} epochs)", file=sys.stderr)
+        return train_encoder(dataset, settings, device)
+
+    return cached_model(  # type: ignore[return-value]
+        "encoders",
+        key,
+        f"{context.resolution}px-{context.num_classes}classes",
+        lambda: Encoder(context.resolution, context.channels, context.num_classes, settings.widths, settings.features),
+        train,
+        device,
+        use_cache=settings.cache,
+        what="encoder",
+        speaker="gankit-sgan",
+    )
