@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from gankit import Run, default_registry, generate, recipe_from_text, to_float_images
-from gankit.testing import Bounds, assert_outcome, sliced_wasserstein
+from gankit import Run, default_registry, recipe_from_text
+from gankit.testing import Bounds, assert_outcome, train_and_measure_swd
 
 RECIPE = """
 name = "dcgan_outcome"
@@ -52,16 +52,7 @@ def outcome(seed: int) -> dict[str, float]:
     (two real sets) that training did not close."""
     torch.manual_seed(seed)
     recipe = recipe_from_text(RECIPE.format(seed=seed), "test recipe", default_registry())
-    run = Run.in_memory(recipe)
-    trainer = run.trainer
-    trainer.dataset.prepare()
-    images, _ = trainer.dataset.__getitems__(list(range(1000, 1512)))
-    reals = to_float_images(images)
-    z = trainer.G.sample_latents(512, "cpu", torch.Generator().manual_seed(1))
-    before = sliced_wasserstein(generate(trainer.G_ema, z, None, 128)[-1], reals)
-    noise_floor = sliced_wasserstein(to_float_images(trainer.dataset.__getitems__(list(range(512)))[0]), reals)
-    run.train()
-    after = sliced_wasserstein(generate(trainer.G_ema, z, None, 128)[-1], reals)
+    (before,), (after,), (noise_floor,) = train_and_measure_swd(Run.in_memory(recipe))
     return {
         "before": before,
         "after": after,

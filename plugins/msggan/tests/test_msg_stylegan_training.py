@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gankit import Run, default_registry, generate, recipe_from_text, to_float_images
-from gankit.testing import Bounds, assert_outcome, sliced_wasserstein
+from gankit import Run, default_registry, recipe_from_text
+from gankit.testing import Bounds, assert_outcome, train_and_measure_swd
 
 # msg-stylegan-tf's objective and optimizer (non-saturating loss, R1 γ = 10
 # averaged over scales, Adam 0.003 with β = (0, 0.99)) on small networks.
@@ -81,20 +81,7 @@ def outcome(seed: int, kimg: float = 3.0) -> dict[str, float]:
     is left."""
     torch.manual_seed(seed)
     recipe = recipe_from_text(RECIPE.format(seed=seed, kimg=kimg, resolution=16), "test recipe", default_registry())
-    run = Run.in_memory(recipe)
-    trainer = run.trainer
-    trainer.dataset.prepare()
-    pyramid = trainer.D.prepare_reals(to_float_images(trainer.dataset.__getitems__(list(range(1000, 1512)))[0]))
-    other_reals = trainer.D.prepare_reals(to_float_images(trainer.dataset.__getitems__(list(range(512)))[0]))
-    z = trainer.G.sample_latents(512, "cpu", torch.Generator().manual_seed(1))
-
-    def distances() -> list[float]:
-        return [sliced_wasserstein(fake, real) for fake, real in zip(generate(trainer.G_ema, z, None, 128), pyramid, strict=True)]
-
-    before = distances()
-    noise_floor = [sliced_wasserstein(a, b) for a, b in zip(other_reals, pyramid, strict=True)]
-    run.train()
-    after = distances()
+    before, after, noise_floor = train_and_measure_swd(Run.in_memory(recipe))
     statistics = {"sum_after_over_before": sum(after) / sum(before)}
     for size, b, a, n in zip(SIZES, before, after, noise_floor, strict=True):
         statistics |= {f"after_{size}": a, f"after_over_before_{size}": a / b, f"gap_left_{size}": (a - n) / (b - n)}

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gankit import Run, default_registry, generate, recipe_from_text, to_float_images
-from gankit.testing import Bounds, assert_outcome, one_thread, sliced_wasserstein
+from gankit import Run, default_registry, recipe_from_text
+from gankit.testing import Bounds, assert_outcome, one_thread, train_and_measure_swd
 
 pytest.importorskip("gankit_dcgan")  # the hinge loss
 
@@ -68,15 +68,8 @@ def outcome(seed: int, kimg: float = 3.0) -> dict[str, float]:
     distance above the noise floor (two real sets) that training left."""
     torch.manual_seed(seed)
     recipe = recipe_from_text(RECIPE.format(seed=seed, kimg=kimg), "test recipe", default_registry())
-    run = Run.in_memory(recipe, progress="none")
-    trainer = run.trainer
-    trainer.dataset.prepare()
-    reals = to_float_images(trainer.dataset.__getitems__(list(range(1000, 1512)))[0])
-    z, labels = trainer.G.sample_latents(512, "cpu", torch.Generator().manual_seed(1)), torch.arange(512) % 6
-    before = sliced_wasserstein(generate(trainer.G_ema, z, labels, 128)[-1], reals)
-    noise_floor = sliced_wasserstein(to_float_images(trainer.dataset.__getitems__(list(range(512)))[0]), reals)
-    run.train()
-    after = sliced_wasserstein(generate(trainer.G_ema, z, labels, 128)[-1], reals)
+    labels = torch.arange(512) % 6
+    (before,), (after,), (noise_floor,) = train_and_measure_swd(Run.in_memory(recipe, progress="none"), labels)
     return {
         "before": before,
         "after": after,
