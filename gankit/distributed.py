@@ -10,13 +10,20 @@ processes. Every process then takes the same step from the same weights, so
 the weights, the EMA generator, the optimizers and every counter stay equal
 on all processes without being sent again.
 
+Metrics are evaluated by every process: each makes its :func:`part` of the
+images (generated or real) and :func:`gather_rows` puts the parts together,
+so every process holds the set one process alone would have made, and the
+time an evaluation takes falls with the number of processes.
+
 Without torchrun (no ``WORLD_SIZE``, or 1) nothing here does anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -43,8 +50,8 @@ def active() -> bool:
 
 def setup(device: torch.device) -> None:
     """Join the process group of torchrun's processes, once: NCCL on CUDA,
-    gloo on the CPU. The timeout is long because rank 0 alone evaluates
-    metrics while the others wait for it."""
+    gloo on the CPU. The timeout is long because process 0 alone may train a
+    metric's classifier, say, while the others wait for it."""
     if not active() or dist.is_initialized():
         return
     if device.type == "cuda":
@@ -88,6 +95,59 @@ def mean(tensor: torch.Tensor) -> torch.Tensor:
     tensor = tensor.clone()
     dist.all_reduce(tensor)
     return tensor / world_size()
+
+
+def total(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor``'s sum over the processes (itself when there is one)."""
+    if not active():
+        return tensor
+    moved = tensor.to(_communication_device(), copy=True)
+    dist.all_reduce(moved)
+    return moved.to(tensor.device)
+
+
+def part(n: int) -> range:
+    """This process's share of ``n`` items: a contiguous range, the shares
+    of processes 0, 1, ... in order making up ``range(n)`` (all of it on one
+    process)."""
+    size, index = world_size(), rank()
+    return range(index * n // size, (index + 1) * n // size)
+
+
+def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """Every process's rows of ``tensor`` (its :func:`part` of a set),
+    concatenated in rank order, on every process: the whole set, as one
+    process alone would have made it. Parts may differ in length."""
+    if not active():
+        return tensor
+    shapes: list[Any] = [None] * world_size()
+    dist.all_gather_object(shapes, (tuple(tensor.shape), tensor.dtype))
+    # a process given no items may not know the rows' shape: take it from one that does
+    (row_shape, dtype) = next(((shape[1:], dtype) for shape, dtype in shapes if shape[0]), (tensor.shape[1:], tensor.dtype))
+    longest = max(shape[0] for shape, _ in shapes)
+    padded = torch.zeros((longest, *row_shape), dtype=dtype, device=_communication_device())  # all_gather moves equal shapes
+    padded[: tensor.shape[0]] = tensor.to(padded.device)
+    pieces = [torch.empty_like(padded) for _ in range(world_size())]
+    dist.all_gather(pieces, padded)
+    return torch.cat([piece[: shape[0]] for piece, (shape, _) in zip(pieces, shapes, strict=True)]).to(tensor.device)
+
+
+def _communication_device() -> torch.device:
+    """NCCL moves CUDA tensors only; gloo moves CPU tensors."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def rank_zero_first() -> Iterator[None]:
+    """Process 0 runs the block first, the others after it (work that fills
+    a cache on disk: the others find it filled). Every process must enter."""
+    if active() and rank() != 0:
+        dist.barrier()
+    yield
+    if active() and rank() == 0:
+        dist.barrier()
 
 
 def broadcast_module(module: nn.Module) -> None:

@@ -367,9 +367,10 @@ class Run:
         trainer = self._trainer()
         every = self.recipe.train.metric_ticks
         if trainer.metrics and (trainer.finished or (every and trainer.tick % every == 0)):
-            if is_writer():  # process 0 evaluates alone (all hold the same EMA generator); the others wait
-                record["metrics"] = self.evaluate()
-            distributed.barrier()
+            # every process takes its part of the work (gankit.distributed.part) and ends with the same scores
+            results = self.evaluate()
+            if is_writer():
+                record["metrics"] = results
 
     def _log(self, record: dict[str, Any]) -> None:
         for logger in self._loggers.values():

@@ -153,3 +153,67 @@ def test_two_machines_of_one_process_each_train_the_weights_of_one(tmp_path, sit
         _, err = machine.communicate(timeout=300)
         assert machine.returncode == 0, err.decode()[-3000:]
     _close(_weights(tmp_path / "one"), _weights(tmp_path / "two"))
+
+
+# every metric of the core (and SWD, when the progan plugin is installed) on a
+# fixed generator; process 0 writes the scores
+METRICS_SCRIPT = """
+import json, sys
+from pathlib import Path
+import torch
+from gankit import MetricContext, default_registry, distributed
+from gankit.metrics import FIDOptions, FrechetInceptionDistance, KernelInceptionDistance, KIDOptions
+from gankit.metrics import PrecisionRecall, PrecisionRecallOptions
+from gankit.metrics.recognizability import Recognizability, RecognizabilityOptions
+from gankit.testing import TinyGenerator, TinyOptions
+
+distributed.setup(torch.device("cpu"))
+shapes = default_registry().get("dataset", "shapes")
+dataset = shapes.factory(shapes.options(resolution=16, size=400))
+torch.manual_seed(0)
+generator = TinyGenerator(TinyOptions(), dataset.context).eval()  # conditional: the shapes have 6 classes
+context = MetricContext(generator, dataset, torch.device("cpu"), 32, 0)
+features = dict(n_fake=101, n_real=77, extractor=sys.argv[1])
+metrics = {
+    "fid": FrechetInceptionDistance(FIDOptions(**features)),
+    "kid": KernelInceptionDistance(KIDOptions(**features, subsets=10, subset_size=50)),
+    "precision_recall": PrecisionRecall(PrecisionRecallOptions(**features)),
+    "recognizability": Recognizability(RecognizabilityOptions(images=101, epochs=2, width=8, threshold=0.01)),
+}
+try:
+    from gankit_progan import SlicedWasserstein, SlicedWassersteinOptions
+    metrics["swd"] = SlicedWasserstein(SlicedWassersteinOptions(images=300))  # two chunks of images, four repeats of directions
+except ImportError:
+    pass
+scores = {name: metric.evaluate(context) for name, metric in metrics.items()}
+again = MetricContext(generator, dataset, torch.device("cpu"), 32, 0)
+scores["fid_again"] = FrechetInceptionDistance(FIDOptions(**features)).evaluate(again)
+if distributed.rank() == 0:
+    Path(sys.argv[2]).write_text(json.dumps(scores))
+distributed.shutdown()
+"""
+
+
+def test_two_processes_share_the_work_of_every_metric_and_score_what_one_does(tmp_path):
+    from gankit.metrics import save_stand_in_extractor
+
+    script, extractor = tmp_path / "score.py", save_stand_in_extractor(tmp_path / "stand_in.pt")
+    script.write_text(METRICS_SCRIPT)
+    scores = {}
+    for processes, launcher in ((1, [sys.executable]), (2, _torchrun("--standalone", "--nproc-per-node", "2"))):
+        # each its own cache: the two processes make the real features and the classifier themselves
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "GANKIT_CACHE_DIR": str(tmp_path / f"cache{processes}")}
+        out = tmp_path / f"scores{processes}.json"
+        done = subprocess.run([*launcher, str(script), str(extractor), str(out)], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        scores[processes] = json.loads(out.read_text())
+    assert scores[1].keys() == scores[2].keys()
+    assert scores[1]["fid_again"] == scores[1]["fid"]  # read back from the cache the first evaluation wrote
+    for name, one in scores[1].items():
+        two = scores[2][name]
+        assert one.keys() == two.keys(), name
+        for key, value in one.items():
+            # the same images in other batches: convolutions may round differently in the last bit
+            assert two[key] == (pytest.approx(value, rel=1e-4, abs=1e-6) if isinstance(value, float) else value), (name, key)
+    # counts summed over the processes: some images named, and the generator is conditional, so labels were split too
+    assert scores[1]["recognizability"]["recognizable"] > 0 and "class_accuracy" in scores[1]["recognizability"]

@@ -17,7 +17,7 @@ from tiny_recipes import REPO
 GANKIT = REPO / "gankit"
 
 #: What a plugin or benchmark may import: the package itself and these modules.
-PUBLIC = {"gankit", "gankit.options", "gankit.layers", "gankit.metrics", "gankit.testing", "gankit.cli"}
+PUBLIC = {"gankit", "gankit.options", "gankit.layers", "gankit.metrics", "gankit.testing", "gankit.cli", "gankit.distributed"}
 
 LAYERS = [
     {"gankit.errors", "gankit.options", "gankit.layers", "gankit.images", "gankit.distributed"},

@@ -26,12 +26,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from gankit import distributed
 from gankit.contracts import Dataset, Generator
 from gankit.errors import UserError
 from gankit.images import quantize
 from gankit.metrics.inception import FeatureExtractor
 from gankit.metrics.scores import mean_and_covariance
-from gankit.sampling import sample_images
+from gankit.sampling import generated_batches, seeded_latents
 
 CACHE_ENVIRONMENT_VARIABLE = "GANKIT_CACHE_DIR"
 #: Bump when what a cached file holds, or how features are made, changes.
@@ -105,22 +106,20 @@ def cached_model(
     foreign file is trained again."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     path = cache_folder(kind) / f"{stem}-{digest}.pt"
-    if use_cache and path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.get("key") == key:
-                model = build()
-                model.load_state_dict(stored["weights"])
-                return model.to(device).eval(), float(stored["accuracy"])
-        except Exception as error:  # a torn or foreign file: train again
-            print(f"{speaker}: ignoring unreadable {what} {path} ({type(error).__name__}); training it again", file=sys.stderr)
-    model, accuracy = train()
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        torch.save({"key": key, "weights": model.state_dict(), "accuracy": accuracy}, partial)
-        partial.replace(path)
-    return model, accuracy
+    with distributed.rank_zero_first():  # under torchrun one process trains it, the others on its machine load it
+        if use_cache and path.is_file():
+            try:
+                stored = torch.load(path, map_location="cpu", weights_only=True)
+                if stored.get("key") == key:
+                    model = build()
+                    model.load_state_dict(stored["weights"])
+                    return model.to(device).eval(), float(stored["accuracy"])
+            except Exception as error:  # a torn or foreign file: train again
+                print(f"{speaker}: ignoring unreadable {what} {path} ({type(error).__name__}); training it again", file=sys.stderr)
+        model, accuracy = train()
+        if use_cache:
+            _save_atomically({"key": key, "weights": model.state_dict(), "accuracy": accuracy}, path)
+        return model, accuracy
 
 
 def reference_key(dataset: Dataset, extractor: FeatureExtractor, n: int) -> dict[str, Any]:
@@ -154,14 +153,18 @@ def _read_cached(path: Path, key: dict[str, Any]) -> Features | None:
 
 
 def _write_cached(path: Path, key: dict[str, Any], features: Features) -> None:
+    mean, cov = features.moments()
+    _save_atomically({"key": key, "features": features.values, "mean": mean, "cov": cov}, path)
+
+
+def _save_atomically(stored: dict[str, Any], path: Path) -> None:
     """Write to a temporary file in the same folder, then rename: another
     process sees the whole file or none."""
-    mean, cov = features.moments()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save({"key": key, "features": features.values, "mean": mean, "cov": cov}, file)
+            torch.save(stored, file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, path)
@@ -189,25 +192,30 @@ def dataset_features(
         raise UserError(f"{n} {what} asked for, but the data has {count}", key="n_real")
     key = reference_key(dataset, extractor, n) if cache else None
     path = reference_path(key) if key else None
-    if key and path and (cached := _read_cached(path, key)) is not None:
+    cached = _read_cached(path, key) if key and path else None
+    # every process reads its own cache (one per machine); unless all have it, all make the features together
+    if distributed.all_agree(cached is not None, device) and cached is not None:
         return cached
+    indices = evenly_spaced(count, n)
+    share = distributed.part(n)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=evenly_spaced(count, n),
+        sampler=indices[share.start : share.stop],
         collate_fn=_batch_as_is,
         num_workers=dataset.workers,
         pin_memory=device.type == "cuda",
     )
     chunks = []
-    with tqdm(total=n, desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
+    with tqdm(total=len(share), desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
         for images, _ in loader:
             chunks.append(extractor(quantize(images).to(device, non_blocking=True)).cpu())
             bar.update(images.shape[0])
-    features = Features(torch.cat(chunks))
+    features = Features(distributed.gather_rows(torch.cat(chunks) if chunks else torch.zeros(0, 0)))
     if key and path:
         features.moments(device)
-        _write_cached(path, key, features)
+        if distributed.local_rank() == 0:  # one writer per machine
+            _write_cached(path, key, features)
     return features
 
 
@@ -228,12 +236,15 @@ def generator_features(
     """Features of ``n`` images from ``generator`` (its finest scale), with
     latents and uniformly drawn labels from a CPU generator seeded by
     ``seed``, so the same seed gives the same images on any device."""
+    z, labels = seeded_latents(generator, n, seed)
+    share = distributed.part(n)  # this process's images; the features of all are gathered
+    z, labels = z[share.start : share.stop], labels[share.start : share.stop] if labels is not None else None
     chunks = []
-    with tqdm(total=n, desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
-        for images in sample_images(generator, n, seed, batch_size, device):
+    with tqdm(total=len(share), desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
+        for images in generated_batches(generator, z, labels, batch_size, device):
             finest = images[-1]
             if finest.dim() != 4:
                 raise _not_images(what, tuple(finest.shape[1:]))
             chunks.append(extractor(quantize(finest)).cpu())
             bar.update(finest.shape[0])
-    return Features(torch.cat(chunks))
+    return Features(distributed.gather_rows(torch.cat(chunks) if chunks else torch.zeros(0, 0)))

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit import distributed
 from gankit.contracts import BuildContext, Dataset, Metric, MetricContext
 from gankit.errors import UserError
 from gankit.images import log2_int, to_float_images
@@ -239,18 +240,23 @@ class Recognizability(Metric):
 
         generator = ctx.generator
         z, labels = seeded_latents(generator, options.images, ctx.seed)
-        confident, asked_for, found = 0, 0, torch.zeros(context.num_classes, dtype=torch.long)
-        for start, images in zip(
-            range(0, options.images, ctx.batch_size), generated_batches(generator, z, labels, ctx.batch_size, ctx.device), strict=True
-        ):
+        share = distributed.part(options.images)  # this process's images; the counts of all are summed
+        z, labels = z[share.start : share.stop], labels[share.start : share.stop] if labels is not None else None
+        # [images named with confidence, images of the class asked for, then how many of each class]
+        counts = torch.zeros(2 + context.num_classes, dtype=torch.long)
+        done = 0
+        for images in generated_batches(generator, z, labels, ctx.batch_size, ctx.device):
             finest = images[-1]
             if finest.shape[-1] < context.resolution:  # a growing generator evaluated early
                 finest = F.interpolate(finest, size=context.resolution, mode="nearest")
             sure, predicted = _named(_probabilities(classifier, finest).cpu(), options.threshold, context.num_classes)
-            confident += int(sure.sum())
-            found += torch.bincount(predicted[sure], minlength=context.num_classes)[: context.num_classes]
+            counts[0] += int(sure.sum())
+            counts[2:] += torch.bincount(predicted[sure], minlength=context.num_classes)[: context.num_classes]
             if labels is not None:
-                asked_for += int((predicted == labels[start : start + finest.shape[0]]).sum())
+                counts[1] += int((predicted == labels[done : done + finest.shape[0]]).sum())
+            done += finest.shape[0]
+        counts = distributed.total(counts)
+        confident, asked_for, found = int(counts[0]), int(counts[1]), counts[2:]
         recognizable, recognizable_real = confident / options.images, float(real_named.float().mean())
         result: dict[str, float | int | str] = {
             "recognizable": round(recognizable, 4),

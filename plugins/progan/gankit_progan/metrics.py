@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit import Metric, MetricContext, UserError, generate, quantize, seeded_latents
+from gankit import Metric, MetricContext, UserError, distributed, generate, quantize, seeded_latents
 from gankit.options import help_text, non_negative, positive
 from gankit_progan.networks import upsample_to
 
@@ -53,9 +53,10 @@ def _image_resolution(ctx: MetricContext, what: str, minimum: int) -> int:
     return context.resolution
 
 
-def _real_chunks(ctx: MetricContext, count: int, seed: int) -> tuple[int, Iterator[torch.Tensor]]:
+def _real_chunks(ctx: MetricContext, count: int, seed: int, share: range | None = None) -> tuple[int, Iterator[torch.Tensor]]:
     """``count`` real images, or all of them when the dataset has fewer: a
-    random subset drawn from ``seed``, in index order."""
+    random subset drawn from ``seed``, in index order, in chunks of
+    ``_CHUNK`` (only the chunks numbered in ``share``, when given)."""
     ctx.dataset.prepare()
     total = len(ctx.dataset)
     if count >= total:
@@ -64,20 +65,26 @@ def _real_chunks(ctx: MetricContext, count: int, seed: int) -> tuple[int, Iterat
         indices = sorted(torch.randperm(total, generator=_rng(seed, _REALS))[:count].tolist())
 
     def chunks() -> Iterator[torch.Tensor]:
-        for start in range(0, len(indices), _CHUNK):
-            images, _ = ctx.dataset.__getitems__(indices[start : start + _CHUNK])
+        for number in share if share is not None else range(_chunk_count(len(indices))):
+            images, _ = ctx.dataset.__getitems__(indices[number * _CHUNK : (number + 1) * _CHUNK])
             yield _rgb(quantize(images))
 
     return len(indices), chunks()
 
 
-def _generated_chunks(ctx: MetricContext, count: int, seed: int, resolution: int) -> Iterator[torch.Tensor]:
-    """``count`` images of the generator (its finest scale), in chunks.
+def _chunk_count(count: int) -> int:
+    return -(-count // _CHUNK)
+
+
+def _generated_chunks(ctx: MetricContext, count: int, seed: int, resolution: int, share: range | None = None) -> Iterator[torch.Tensor]:
+    """``count`` images of the generator (its finest scale), in chunks of
+    ``_CHUNK`` (only the chunks numbered in ``share``, when given).
     An image smaller than the data's, from a growing generator evaluated
     early, is upsampled (nearest), as the official generator outputs it."""
     generator = ctx.generator
     z, labels = seeded_latents(generator, count, _stream_seed(seed, _LATENTS))
-    for start in range(0, count, _CHUNK):
+    for number in share if share is not None else range(_chunk_count(count)):
+        start = number * _CHUNK
         chunk_labels = labels[start : start + _CHUNK] if labels is not None else None
         image = generate(generator, z[start : start + _CHUNK].to(ctx.device), chunk_labels, ctx.batch_size)[-1]
         if image.shape[-1] > resolution:
@@ -157,20 +164,35 @@ def _normalize(descriptors: torch.Tensor, channels: int) -> torch.Tensor:
     return ((per_channel - mean) / std).reshape(descriptors.shape[0], -1)
 
 
+def swd_patches(
+    chunks: Iterable[torch.Tensor],
+    levels: int,
+    patches_per_image: int,
+    patch_size: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    first_chunk: int = 0,
+) -> list[torch.Tensor]:
+    """The raw patch descriptors of chunks of RGB images, one tensor per
+    pyramid level, finest first. Each chunk's patches are placed by a stream
+    of its own, numbered from ``first_chunk``, so that a set described in
+    parts (one per process) is cut where it would be described whole."""
+    found: list[list[torch.Tensor]] = [[] for _ in range(levels)]
+    for number, chunk in enumerate(chunks, start=first_chunk):
+        rng = torch.Generator().manual_seed(_stream_seed(_stream_seed(seed, _PATCHES), number))
+        for level, image in enumerate(laplacian_pyramid(chunk.to(device), levels)):
+            found[level].append(_patches(image, patches_per_image, patch_size, rng))
+    width = 3 * patch_size * patch_size  # a process given no chunk still returns its (empty) part
+    return [torch.cat(level) if level else torch.zeros(0, width, device=device) for level in found]
+
+
 def swd_descriptors(
     chunks: Iterable[torch.Tensor], levels: int, patches_per_image: int, patch_size: int, seed: int, device: torch.device | str = "cpu"
 ) -> list[torch.Tensor]:
-    """The normalized patch descriptors of a set of images, one tensor per
-    pyramid level, finest first. Two sets described with the same ``seed``
-    and chunking take their patches at the same places."""
-    rng = _rng(seed, _PATCHES)
-    found: list[list[torch.Tensor]] = [[] for _ in range(levels)]
-    channels = 3
-    for chunk in chunks:
-        channels = chunk.shape[1]
-        for level, image in enumerate(laplacian_pyramid(chunk.to(device), levels)):
-            found[level].append(_patches(image, patches_per_image, patch_size, rng))
-    return [_normalize(torch.cat(level), channels) for level in found]
+    """The normalized patch descriptors of a set of RGB images, one tensor
+    per pyramid level, finest first. Two sets described with the same
+    ``seed`` and chunking take their patches at the same places."""
+    return [_normalize(level, 3) for level in swd_patches(chunks, levels, patches_per_image, patch_size, seed, device)]
 
 
 def _sorted_rows(x: torch.Tensor) -> torch.Tensor:
@@ -181,18 +203,29 @@ def _sorted_rows(x: torch.Tensor) -> torch.Tensor:
     return x.sort(dim=1).values
 
 
-def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int, per_repeat: int, rng: torch.Generator) -> float:
+def _sliced_wasserstein(
+    a: torch.Tensor, b: torch.Tensor, directions: int, per_repeat: int, rng: torch.Generator, shared: bool = False
+) -> float:
     """The mean, over random unit directions, of the mean absolute
-    difference between the sorted projections of the two sets."""
-    total = 0.0
-    for _ in range(directions // per_repeat):
+    difference between the sorted projections of the two sets. With
+    ``shared``, each process projects onto its part of the repeats (every
+    process draws every direction, so each repeat's are the same) and the
+    sums are added."""
+    repeats = directions // per_repeat
+    mine = distributed.part(repeats) if shared else range(repeats)
+    total = torch.zeros((), dtype=torch.float64)
+    for repeat in range(repeats):
         dirs = torch.randn(a.shape[1], per_repeat, generator=rng)
+        if repeat not in mine:
+            continue
         dirs = (dirs / dirs.norm(dim=0, keepdim=True)).to(a.device)
         for part in dirs.T.split(32):  # 32 directions at a time bound the memory of the projections
             # [directions, patches], each row contiguous: sorting along rows is far faster than down columns
             gap = _sorted_rows(part @ a.T) - _sorted_rows(part @ b.T)
-            total += gap.abs().sum(dim=1).double().sum().item()
-    return total / (a.shape[0] * (directions // per_repeat) * per_repeat)
+            total += gap.abs().sum(dim=1).double().sum().cpu()
+    if shared:
+        total = distributed.total(total)
+    return float(total) / (a.shape[0] * repeats * per_repeat)
 
 
 def swd_from_descriptors(
@@ -202,8 +235,11 @@ def swd_from_descriptors(
     directions: int = 512,
     per_repeat: int = 128,
     seed: int = 0,
+    shared: bool = False,
 ) -> dict[str, float]:
-    """SWD ×1e3 per level (``swd_<resolution>``, finest first) and their mean (``swd_avg``)."""
+    """SWD ×1e3 per level (``swd_<resolution>``, finest first) and their
+    mean (``swd_avg``). With ``shared`` (under torchrun, every process
+    holding the same descriptors) the processes share the projections."""
     per_repeat = min(per_repeat, directions)
     if directions % per_repeat:
         raise ValueError(f"directions ({directions}) must be a multiple of the directions drawn per repeat ({per_repeat})")
@@ -214,7 +250,7 @@ def swd_from_descriptors(
             raise ValueError(
                 f"the real and generated sets must be described by as many patches: {tuple(real.shape)} vs {tuple(fake.shape)}"
             )
-        result[f"swd_{resolution}"] = 1e3 * _sliced_wasserstein(real, fake, directions, per_repeat, rng)
+        result[f"swd_{resolution}"] = 1e3 * _sliced_wasserstein(real, fake, directions, per_repeat, rng, shared)
     result["swd_avg"] = sum(result.values()) / len(result)
     return result
 
@@ -277,15 +313,20 @@ class SlicedWasserstein(Metric):
         resolutions = swd_resolutions(resolution)
         seed = self.options.seed
         # as many generated images as real ones: the sorted projections are compared one to one
-        count, reals = _real_chunks(ctx, self.options.images, seed)
         levels = len(resolutions)
-        real = swd_descriptors(reals, levels, self.patches_per_image, self.patch_size, seed, ctx.device)
-        fake = swd_descriptors(
-            _generated_chunks(ctx, count, seed, resolution), levels, self.patches_per_image, self.patch_size, seed, ctx.device
-        )
-        result: dict[str, float | int | str] = {
-            key: round(value, 4) for key, value in swd_from_descriptors(real, fake, resolutions, self.directions, seed=seed).items()
-        }
+        # each process describes its share of the chunks, real and generated; the descriptors of all are gathered
+        ctx.dataset.prepare()
+        count = min(self.options.images, len(ctx.dataset))
+        share = distributed.part(_chunk_count(count))
+
+        def described(chunks: Iterator[torch.Tensor]) -> list[torch.Tensor]:
+            patches = swd_patches(chunks, levels, self.patches_per_image, self.patch_size, seed, ctx.device, first_chunk=share.start)
+            return [_normalize(distributed.gather_rows(level), 3) for level in patches]
+
+        real = described(_real_chunks(ctx, count, seed, share)[1])
+        fake = described(_generated_chunks(ctx, count, seed, resolution, share))
+        scores = swd_from_descriptors(real, fake, resolutions, self.directions, seed=seed, shared=True)
+        result: dict[str, float | int | str] = {key: round(value, 4) for key, value in scores.items()}
         result.update(
             n_real=count,
             n_fake=count,
