@@ -105,6 +105,31 @@ def toy2d_section(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def msggan_ablation_section(record: dict[str, Any]) -> list[str]:
+    """bench/msggan_ablation.py: SWD of MSG-GAN with each set of multi-scale connections, at equal steps and seeds."""
+    runs = record["runs"]
+    first = next(run for variant in runs.values() for run in variant)
+    levels = [key for key in first if key.startswith("swd_")]
+    lines = [
+        f"recipes/msggan_shapes.toml at 64x64, {record['kimg']:g} kimg ({int(first['steps'])} steps of each network) per run, "
+        f"seeds 0..{record['seeds'] - 1} of each arm, interleaved; SWD x1e3 of the final EMA generator on "
+        f"{record['swd_images']} images, mean ± sd over seeds (lower is better).",
+        "",
+        f"- **machine**: {machine(record['environment'])}; measured {record['date']}",
+        f"- **command**: `{record['command']}`",
+        *([f"- **note**: {record['note']}"] if record.get("note") else []),
+        "",
+        "| connections | runs | " + " | ".join(levels) + " | s/run |",
+        "|---|---:|" + "---:|" * (len(levels) + 1),
+    ]
+    for connections, variant in runs.items():
+        if variant:
+            cells = [mean_sd([run[level] for run in variant], 1) for level in levels]
+            seconds = statistics.mean(run["seconds"] for run in variant)
+            lines.append(f"| {record['variants'][connections]} | {len(variant)} | " + " | ".join(cells) + f" | {seconds:.0f} |")
+    return lines
+
+
 def spread_table(runs: list[dict[str, Any]], bounds: dict[str, Sequence[Any]]) -> list[str]:
     """Per statistic of an outcome test: min, median and max over runs, the bound, and the run nearest to failing it."""
     lines = ["| statistic | runs | min | median | max | bound | worst run |", "|---|---:|---:|---:|---:|---:|---:|"]
@@ -177,4 +202,5 @@ SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "toy2d": ("Mode coverage on the 2D mixtures", toy2d_section),
     "outcome_spread": ("The spread behind the outcome tests' bounds", outcome_spread_section),
     "throughput": ("Training throughput", throughput_section),
+    "msggan_ablation": ("MSG-GAN's multi-scale connections", msggan_ablation_section),
 }
