@@ -17,8 +17,9 @@ def _train(recipe: str, *overrides: str) -> dict:
     return Run.in_memory(RECIPES / recipe, overrides).train()["metrics"]["mode_coverage"]
 
 
-# 1,000 generator steps of recipes/toy_ring8_wgangp.toml (half its budget)
-# at half its batch (64): about three minutes on two idle CPU cores. Measured
+# 1,000 generator steps of recipes/toy_ring8_wgangp.toml with gan_toy.py's
+# networks (3 x 512) and 5 critic steps, at half the recipe's batch (64):
+# about three minutes on two idle CPU cores. Measured
 # with `python bench/outcome_spread.py --only ring8` (seeds 0-4, 1 and 2
 # threads each, torch 2.14.1, 2-core x86_64; bench/results/outcome_spread.json):
 # 8/8 modes in every run, high quality 0.803-0.829 (the same on 1 and 2
@@ -29,7 +30,9 @@ RING8_BOUNDS: Bounds = {"modes": (">=", 8), "high_quality": (">=", 0.7)}
 
 def ring8_outcome(seed: int) -> dict[str, float]:
     return _train(
-        "toy_ring8_wgangp.toml", "train.kimg=320", "train.tick_kimg=320", "train.batch_size=64", f"train.seed={seed}", f"data.seed={seed}"
+        "toy_ring8_wgangp.toml",
+        *("generator.hidden=512", "discriminator.hidden=512", "scheduler.d_steps=5"),
+        *("train.kimg=320", "train.tick_kimg=320", "train.batch_size=64", f"train.seed={seed}", f"data.seed={seed}"),
     )
 
 
@@ -38,9 +41,15 @@ def test_wgangp_captures_all_eight_modes_of_the_ring():
     assert_outcome(ring8_outcome(seed=0), RING8_BOUNDS)
 
 
+# The whole recipe, about eight minutes on two idle cores. Measured with
+# `python bench/toy2d.py --g-steps 12000 --recipes toy_grid25_wgangp --seeds 5`
+# (one thread, torch 2.14.1; bench/results/toy2d-wgangp.json): 25/25 modes
+# in every run, high quality 0.94-0.96. The bound is the 90 % the recipe
+# promises, about seven standard deviations of the seeds below their mean.
+GRID25_BOUNDS: Bounds = {"modes": (">=", 25), "high_quality": (">=", 0.9)}
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_wgangp_captures_all_twenty_five_modes_of_the_grid():
-    score = _train("toy_grid25_wgangp.toml")
-    assert score["modes"] == 25, score
-    assert score["high_quality"] >= 0.4, score
+@pytest.mark.timeout(1200)
+def test_wgangp_puts_nine_samples_in_ten_on_the_twenty_five_modes_of_the_grid():
+    assert_outcome(_train("toy_grid25_wgangp.toml"), GRID25_BOUNDS)
