@@ -12,13 +12,17 @@ from gankit.contracts import Generator
 from gankit.images import ImageList
 
 
-def seeded_latents(generator: Generator, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def seeded_latents(generator: Generator, n: int, seed: int, share: range | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` latents and, for a conditional generator, ``n`` labels drawn
     uniformly, from a CPU random generator seeded by ``seed``: the same seed
-    gives the same latents on any device. Latents are drawn first, then labels."""
+    gives the same latents on any device. Latents are drawn first, then labels.
+    With ``share`` (a process's ``gankit.distributed.part(n)``), only those
+    numbered in it: the ones it would be among all ``n``."""
     rng = torch.Generator().manual_seed(seed)
     z = generator.sample_latents(n, "cpu", rng)
     labels = torch.randint(generator.num_classes, (n,), generator=rng) if generator.num_classes else None
+    if share is not None:
+        z, labels = z[share.start : share.stop], labels[share.start : share.stop] if labels is not None else None
     return z, labels
 
 

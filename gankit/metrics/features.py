@@ -236,9 +236,8 @@ def generator_features(
     """Features of ``n`` images from ``generator`` (its finest scale), with
     latents and uniformly drawn labels from a CPU generator seeded by
     ``seed``, so the same seed gives the same images on any device."""
-    z, labels = seeded_latents(generator, n, seed)
     share = distributed.part(n)  # this process's images; the features of all are gathered
-    z, labels = z[share.start : share.stop], labels[share.start : share.stop] if labels is not None else None
+    z, labels = seeded_latents(generator, n, seed, share)
     chunks = []
     with tqdm(total=len(share), desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
         for images in generated_batches(generator, z, labels, batch_size, device):

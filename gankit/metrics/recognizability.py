@@ -239,9 +239,8 @@ class Recognizability(Metric):
         )
 
         generator = ctx.generator
-        z, labels = seeded_latents(generator, options.images, ctx.seed)
-        share = distributed.part(options.images)  # this process's images; the counts of all are summed
-        z, labels = z[share.start : share.stop], labels[share.start : share.stop] if labels is not None else None
+        # this process's images; the counts of all are summed
+        z, labels = seeded_latents(generator, options.images, ctx.seed, distributed.part(options.images))
         # [images named with confidence, images of the class asked for, then how many of each class]
         counts = torch.zeros(2 + context.num_classes, dtype=torch.long)
         done = 0
