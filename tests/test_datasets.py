@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import time
 import zipfile
 from pathlib import Path
 
@@ -91,10 +90,9 @@ def test_shapes_have_fine_detail_at_high_resolution() -> None:
     assert ratio.min() > 2.5 and ratio.median() > 4
 
 
-def test_shapes_construction_is_cheap() -> None:
-    start = time.perf_counter()
+def test_shapes_construction_draws_nothing() -> None:
+    # the images are drawn by prepare() or the first read, not when a recipe is checked
     dataset = shapes(resolution=128, size=100000)
-    assert time.perf_counter() - start < 0.1
     assert dataset._images is None
     assert len(dataset) == 100000 and dataset.context.resolution == 128
 
