@@ -2,10 +2,15 @@
 the figures, the command, the machine and a sample grid for docs/results.md.
 
     python bench/recipe_results.py quickstart [--seeds 0 1 2] [--metric recognizability] [--set KEY=VALUE ...]
+    python bench/recipe_results.py msggan_shapes --minutes 30 --set train.kimg=1000 --metric recognizability
 
 Each seed trains recipes/NAME.toml with ``train.seed`` set to it (the data
 stay the recipe's) into a temporary run folder, with the recipe's own
-metrics and any named by ``--metric`` evaluated once at the end. The first
+metrics and any named by ``--metric`` evaluated once at the end. With
+``--minutes``, each training stops after that many minutes (or at the
+recipe's kimg, if sooner), and the metrics and the sample grid are those of
+the EMA generator where it got to: "what does this recipe draw in 30
+minutes on this machine". The first
 seed's last sample grid is copied to docs/results/NAME.png. The record
 goes to bench/results/recipe-NAME.json; ``python scripts/results_page.py``
 then remakes docs/results.md from every record. Runs are sequential: on a
@@ -22,6 +27,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +43,30 @@ def _numbers(scores: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in scores.items() if key != "seconds"}
 
 
-def run_once(recipe: Path, overrides: list[str], seed: int, work: Path) -> dict[str, Any]:
+def run_once(recipe: Path, overrides: list[str], seed: int, work: Path, minutes: float | None = None) -> dict[str, Any]:
     run_dir = work / f"seed{seed}"
     run = Run.start(recipe, [*overrides, f"train.seed={seed}"], run_dir=run_dir, progress="lines")
+    trainer = run.trainer
+    assert trainer is not None
+    started = time.perf_counter()
+    if minutes is not None:
+        deadline = started + 60 * minutes
+
+        def stop_at_deadline(trainer: Any) -> None:
+            if time.perf_counter() >= deadline:
+                trainer.stop_requested = True
+
+        trainer.step_callbacks.append(stop_at_deadline)
     last = run.train()
+    if not trainer.finished:
+        # stopped by the clock between ticks: score and draw where it got to
+        train_seconds = time.perf_counter() - started
+        last = {"kimg": trainer.nimg / 1000, "g_steps": trainer.g_steps, "elapsed_s": train_seconds, "metrics": run.evaluate()}
+        run.save_samples()
     ticks = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     return {
         "seed": seed,
-        "kimg": last["kimg"],
+        "kimg": round(last["kimg"], 3),
         "g_steps": last["g_steps"],
         "train_seconds": round(last["elapsed_s"], 1),
         "img_per_s": round(statistics.median(tick["img_per_s"] for tick in ticks), 1),
@@ -62,6 +84,7 @@ def main() -> None:
     parser.add_argument("--metric", action="append", default=[], help="a metric evaluated at the end besides the recipe's own (repeatable)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="a recipe override (repeatable)")
     parser.add_argument("--out", type=Path, default=None, help="the record (default: bench/results/recipe-NAME.json)")
+    parser.add_argument("--minutes", type=float, default=None, help="stop each training after this many minutes; score it there")
     parser.add_argument("--note", default="", help="what a reader should know about how it was run (a shared machine, say)")
     args = parser.parse_args()
 
@@ -75,7 +98,7 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix=f"gankit-results-{name}-") as work:
         for seed in args.seeds:
-            result = run_once(recipe, overrides, seed, Path(work))
+            result = run_once(recipe, overrides, seed, Path(work), args.minutes)
             print(f"seed {seed}: {result['train_seconds']:.0f} s, {json.dumps(result['metrics'])}", flush=True)
             runs.append(result)
         GRIDS.mkdir(parents=True, exist_ok=True)
@@ -88,6 +111,7 @@ def main() -> None:
         "recipe_file": str(recipe.resolve().relative_to(REPO)) if recipe.resolve().is_relative_to(REPO) else str(recipe),
         "command": command,
         "overrides": args.overrides,
+        "minutes": args.minutes,
         "note": args.note,
         "date": datetime.date.today().isoformat(),
         "environment": {

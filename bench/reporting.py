@@ -47,6 +47,26 @@ def _figure(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _budget(record: dict[str, Any]) -> str:
+    """How long each run of a recipe record trained: to the recipe's kimg, or for ``minutes``."""
+    runs = record["runs"]
+    first = runs[0]
+    speed = (
+        f"{statistics.median(run['img_per_s'] for run in runs):.0f} img/s, peak memory {max(run['peak_memory_mb'] for run in runs):.0f} MB"
+    )
+    if record.get("minutes") is not None:
+        kimg = [run["kimg"] for run in runs]
+        return (
+            f"- **budget**: {record['minutes']:g} minutes of training a run, which reached {min(kimg):g}"
+            + (f" to {max(kimg):g}" if max(kimg) != min(kimg) else "")
+            + f" kimg; {speed}"
+        )
+    return (
+        f"- **budget**: {first['kimg']:g} kimg, {first['g_steps']:,} generator steps; training took "
+        f"{duration(statistics.median(run['train_seconds'] for run in runs))} a run (median of {len(runs)}), {speed}"
+    )
+
+
 def recipe_section(record: dict[str, Any]) -> list[str]:
     """A recipe trained as a user would (bench/recipe_results.py): its budget,
     machine, command, sample grid, and each metric's figures over seeds."""
@@ -59,9 +79,7 @@ def recipe_section(record: dict[str, Any]) -> list[str]:
         f"![{record['recipe']}: samples of the EMA generator after training, seed {first['seed']}]({record['grid'].removeprefix('docs/')})",
         "",
         f"- **recipe**: `{record['recipe_file']}`" + (f" with `{' '.join(record['overrides'])}`" if record["overrides"] else ""),
-        f"- **budget**: {first['kimg']:g} kimg, {first['g_steps']:,} generator steps; training took "
-        f"{duration(statistics.median(run['train_seconds'] for run in runs))} a run (median of {len(runs)}), "
-        f"{statistics.median(run['img_per_s'] for run in runs):.0f} img/s, peak memory {max(run['peak_memory_mb'] for run in runs):.0f} MB",
+        _budget(record),
         f"- **machine**: {machine(record['environment'])}; measured {record['date']}",
         f"- **command**: `{record['command']}`",
         *([f"- **note**: {record['note']}"] if record.get("note") else []),

@@ -34,6 +34,25 @@ def test_results_page_refuses_a_record_it_cannot_read(tmp_path):
         _script("results_page").render(tmp_path)
 
 
+def test_a_timed_recipe_record_says_its_minutes_and_how_far_each_run_got():
+    import json
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from reporting import recipe_section
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    record = json.loads((REPO / "bench" / "results" / "recipe-quickstart.json").read_text())
+    untimed = "\n".join(recipe_section(record))
+    assert "- **budget**: 80 kimg, 2,500 generator steps; training took" in untimed
+    record["minutes"] = 30
+    for run, kimg in zip(record["runs"], (61.5, 58.25, 60), strict=True):
+        run["kimg"] = kimg
+    timed = "\n".join(recipe_section(record))
+    assert "- **budget**: 30 minutes of training a run, which reached 58.25 to 61.5 kimg;" in timed
+
+
 def _python_blocks(path):
     text = path.read_text(encoding="utf-8")
     return [(text.count("\n", 0, match.start()) + 2, match.group(1)) for match in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M)]
