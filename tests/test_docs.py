@@ -4,6 +4,7 @@ scripts/recipe_reference.py writes, and the Python in docs/plugins.md compiles."
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 
 import pytest
@@ -35,14 +36,7 @@ def test_results_page_refuses_a_record_it_cannot_read(tmp_path):
 
 
 def test_a_timed_recipe_record_says_its_minutes_and_how_far_each_run_got():
-    import json
-    import sys
-
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        from reporting import recipe_section
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+    _, recipe_section = _script("results_page").SECTIONS["recipe"]
     record = json.loads((REPO / "bench" / "results" / "recipe-quickstart.json").read_text())
     untimed = "\n".join(recipe_section(record))
     assert "- **budget**: 80 kimg, 2,500 generator steps; training took" in untimed
