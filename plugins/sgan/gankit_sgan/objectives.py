@@ -32,6 +32,14 @@ class SGANLossesOptions:
     adversarial_weight: float = attrs.field(default=1.0, validator=non_negative(), metadata=help_text("stack 1's adversarial loss"))
     conditional_weight: float = attrs.field(default=1.0, validator=non_negative(), metadata=help_text("λ_cond: both conditional losses"))
     entropy_weight: float = attrs.field(default=10.0, validator=non_negative(), metadata=help_text("λ_ent: both entropy losses"))
+    stack0_conditional_scale: float = attrs.field(
+        default=1.0,
+        validator=non_negative(),
+        metadata=help_text(
+            "multiplies stack 0's conditional loss on top of λ_cond: an MSE in the encoder's feature space, whose size "
+            "depends on that encoder (1: the paper)"
+        ),
+    )
 
 
 def _mse(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -101,4 +109,5 @@ class SGANLosses(gankit.Regularizer):
         conditional = conditional_losses(discriminator, last, images)
         entropy = entropy_losses(discriminator, last, last.h1_hat, images)
         self.terms = {"adv1": adversarial.detach(), "ent": entropy.detach(), **{k: v.detach() for k, v in conditional.items()}}
-        return o.adversarial_weight * adversarial + o.conditional_weight * sum(conditional.values()) + o.entropy_weight * entropy
+        weighted_conditional = conditional["cond1"] + o.stack0_conditional_scale * conditional["cond0"]
+        return o.adversarial_weight * adversarial + o.conditional_weight * weighted_conditional + o.entropy_weight * entropy

@@ -70,6 +70,22 @@ def test_stack_0s_loss_reaches_g1_with_the_joint_weight_and_not_at_all_when_inde
     assert norms["independent", 0.01][0] == 0 and norms["independent", 0.01][1] > 0
 
 
+def test_stack0_conditional_scale_weighs_stack_0s_conditional_loss_alone():
+    generator, discriminator = _networks()
+    z = generator.sample_latents(8, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(8) % 6
+    fakes = generator(z, labels)
+    reals = [torch.rand(8, 3, 16, 16) * 2 - 1]
+    ctx = gankit.PenaltyContext(discriminator, generator, reals, fakes, labels, labels, None, gankit.DOutput(torch.zeros(8)), 0)
+    penalties = {}
+    for scale in (1.0, 0.25):
+        regularizer = SGANLosses(SGANLossesOptions(phase="G", conditional_weight=2.0, stack0_conditional_scale=scale))
+        penalties[scale] = float(regularizer.penalty(ctx))
+    cond0 = float(regularizer.terms["cond0"])
+    assert cond0 > 0
+    assert penalties[1.0] - penalties[0.25] == pytest.approx(2.0 * 0.75 * cond0, rel=1e-4)
+
+
 def test_the_independent_phase_feeds_g0_the_encoders_features_of_the_reals():
     generator, discriminator = _networks()
     generator.set_stage(gankit.Stage(phase="independent"))
