@@ -80,7 +80,7 @@ def test_stack0_conditional_scale_weighs_stack_0s_conditional_loss_alone():
     penalties = {}
     for scale in (1.0, 0.25):
         regularizer = SGANLosses(SGANLossesOptions(phase="G", conditional_weight=2.0, stack0_conditional_scale=scale))
-        penalties[scale] = float(regularizer.penalty(ctx))
+        penalties[scale] = float(regularizer.penalty(ctx).detach())
     cond0 = float(regularizer.terms["cond0"])
     assert cond0 > 0
     assert penalties[1.0] - penalties[0.25] == pytest.approx(2.0 * 0.75 * cond0, rel=1e-4)
