@@ -45,7 +45,8 @@ OUTCOMES = {
 }
 
 
-def _module(relative: str) -> Any:
+def load_test_module(relative: str) -> Any:
+    """A test module, loaded from its path relative to the repository root."""
     path = ROOT / relative
     spec = importlib.util.spec_from_file_location(f"outcome_{path.stem}", path)
     assert spec and spec.loader
@@ -71,7 +72,7 @@ def main() -> int:
     machine = {key: value for key, value in environment().items() if key in ("torch", "python", "cpu")}
     for name in args.only or sorted(OUTCOMES):
         relative, function, bounds_name = OUTCOMES[name]
-        module = _module(relative)
+        module = load_test_module(relative)
         outcome, bounds = getattr(module, function), getattr(module, bounds_name)
         runs: list[dict[str, Any]] = []
         for seed in range(args.seeds):  # seeds outside, threads inside: the two arms interleave

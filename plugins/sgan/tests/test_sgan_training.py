@@ -191,6 +191,33 @@ def test_the_shapes_recipe_draws_the_class_asked_for(tmp_path, monkeypatch):
     assert asked > 0.6 and asked - wrong > 0.4, (asked, wrong, record["metrics"])
 
 
+def hue_recipe(
+    seed: int,
+    root: Path,
+    kimg: float = 24,
+    conditional_weight: float = 1.0,
+    entropy_weight: float = 1.0,
+    stack0_conditional_scale: float = 0.01,
+) -> str:
+    """The small recipe on gankit.testing.write_hue_classes' data at
+    ``root``, its classes scored by recognizability's classifier, with these
+    loss weights (bench/sgan_hue_classes.py varies them)."""
+    return (
+        _recipe(seed, kimg, independent_kimg=4)
+        .replace(
+            'type = "shapes"\nresolution = 16\nsize = 4000',
+            f'type = "images"\npath = "{root.as_posix()}"\nresolution = 16\nlabels = true\nin_memory = "yes"\nworkers = 0',
+        )
+        .replace('phase = "D"\n', f'phase = "D"\nentropy_weight = {entropy_weight}\n')
+        .replace(
+            'phase = "G"\n',
+            f'phase = "G"\nconditional_weight = {conditional_weight}\nentropy_weight = {entropy_weight}\n'
+            f"stack0_conditional_scale = {stack0_conditional_scale}\n",
+        )
+        .replace("images = 512\nepochs = 3\n", "images = 1024\n")
+    )
+
+
 def hue_outcome(seed: int, kimg: float = 24) -> dict[str, float]:
     """class_accuracy of recognizability (a classifier of the real data,
     not SGAN's own encoder) after training the small networks on
@@ -198,17 +225,7 @@ def hue_outcome(seed: int, kimg: float = 24) -> dict[str, float]:
     conditional loss scaled by 0.01 and λ_ent 1 (plugins/sgan/README.md:
     with the paper's weights no sample is named there)."""
     with tempfile.TemporaryDirectory() as folder:
-        root = gankit.testing.write_hue_classes(Path(folder) / "hues")
-        text = (
-            _recipe(seed, kimg, independent_kimg=4)
-            .replace(
-                'type = "shapes"\nresolution = 16\nsize = 4000',
-                f'type = "images"\npath = "{root.as_posix()}"\nresolution = 16\nlabels = true\nin_memory = "yes"\nworkers = 0',
-            )
-            .replace('phase = "D"\n', 'phase = "D"\nentropy_weight = 1.0\n')
-            .replace('phase = "G"\n', 'phase = "G"\nentropy_weight = 1.0\nstack0_conditional_scale = 0.01\n')
-            .replace("images = 512\nepochs = 3\n", "images = 1024\n")
-        )
+        text = hue_recipe(seed, gankit.testing.write_hue_classes(Path(folder) / "hues"), kimg)
         torch.manual_seed(seed)
         run = Run.in_memory(recipe_from_text(text, "sgan_hues", default_registry()), progress="none")
         return {"class_accuracy": float(run.train()["metrics"]["recognizability"]["class_accuracy"])}
