@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gankit import Generator, ImageList, MetricContext, Run, default_registry, load_recipe, to_float_images
+from gankit import Generator, ImageList, MetricContext, default_registry, load_recipe, to_float_images
 
 REPO = Path(__file__).resolve().parents[1]
 LATENT = 100
@@ -66,8 +66,7 @@ class Wrapped(Generator):
 
 
 def train_and_score(seed: int, kimg: float, batch: int = 32, width: int = 32) -> dict[str, float]:
-    recipe = load_recipe(REPO / "recipes" / "quickstart.toml", default_registry(), [])
-    dataset = Run.in_memory(recipe, progress="none").trainer.dataset  # only for the quickstart's data
+    dataset = load_recipe(REPO / "recipes" / "quickstart.toml", default_registry(), []).data.build()
     dataset.prepare()
     images = to_float_images(dataset.__getitems__(list(range(len(dataset))))[0])
     torch.manual_seed(seed)

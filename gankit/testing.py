@@ -104,6 +104,13 @@ def write_hue_classes(root: Path, classes: int = 6, per_class: int = 100, size: 
     return root
 
 
+def labelled_images_data(root: Path, resolution: int) -> str:
+    """The body of a recipe's ``[data]`` table that reads the class folders
+    at ``root`` (as :func:`write_hue_classes` writes them) with their labels,
+    held in memory and read in the training process."""
+    return f'type = "images"\npath = "{root.as_posix()}"\nresolution = {resolution}\nlabels = true\nin_memory = "yes"\nworkers = 0'
+
+
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 256, seed: int = 0) -> float:
     """Mean 1D Wasserstein distance between two equal-sized sets of
     flattened images along ``projections`` random unit directions: a cheap

@@ -323,8 +323,7 @@ def hue_outcome(seed: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         root = testing.write_hue_classes(Path(folder) / "hues")
         text = RECIPE.format(seed=seed, kimg=12, lr=2e-4, generator="batchnorm", discriminator="projection").replace(
-            'type = "shapes"\nresolution = 16\nsize = 8000',
-            f'type = "images"\npath = "{root.as_posix()}"\nresolution = 16\nlabels = true\nin_memory = "yes"\nworkers = 0',
+            'type = "shapes"\nresolution = 16\nsize = 8000', testing.labelled_images_data(root, 16)
         )
         torch.manual_seed(seed)
         run = Run.in_memory(recipe_from_text(text, "cgan_hues", default_registry()), progress="none")

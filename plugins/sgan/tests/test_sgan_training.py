@@ -204,10 +204,7 @@ def hue_recipe(
     loss weights (bench/sgan_hue_classes.py varies them)."""
     return (
         _recipe(seed, kimg, independent_kimg=4)
-        .replace(
-            'type = "shapes"\nresolution = 16\nsize = 4000',
-            f'type = "images"\npath = "{root.as_posix()}"\nresolution = 16\nlabels = true\nin_memory = "yes"\nworkers = 0',
-        )
+        .replace('type = "shapes"\nresolution = 16\nsize = 4000', gankit.testing.labelled_images_data(root, 16))
         .replace('phase = "D"\n', f'phase = "D"\nentropy_weight = {entropy_weight}\n')
         .replace(
             'phase = "G"\n',
