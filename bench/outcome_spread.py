@@ -41,6 +41,7 @@ OUTCOMES = {
     "msg_stylegan": ("plugins/msggan/tests/test_msg_stylegan_training.py", "outcome", "BOUNDS"),
     "sagan": ("plugins/sagan/tests/test_sagan_training.py", "outcome", "BOUNDS"),
     "cgan_hues": ("plugins/dcgan/tests/test_dcgan_conditional.py", "hue_outcome", "HUE_BOUNDS"),
+    "acgan": ("plugins/dcgan/tests/test_dcgan_auxiliary.py", "outcome", "BOUNDS"),
     "sgan_hues": ("plugins/sgan/tests/test_sgan_training.py", "hue_outcome", "HUE_BOUNDS"),
 }
 

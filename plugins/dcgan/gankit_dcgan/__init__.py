@@ -1,12 +1,13 @@
 """DCGAN networks (Radford et al. 2016) and the classic GAN losses for gankit:
 minimax and non-saturating (Goodfellow et al. 2014) and hinge (Lim & Ye 2017;
-Miyato et al. 2018)."""
+Miyato et al. 2018); AC-GAN's auxiliary classifier term (Odena et al. 2017)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import gankit
+from gankit_dcgan.auxiliary import AuxiliaryClassifier, AuxiliaryClassifierOptions
 from gankit_dcgan.losses import (
     HingeLoss,
     HingeOptions,
@@ -23,6 +24,8 @@ from gankit_dcgan.networks import (
 )
 
 __all__ = [
+    "AuxiliaryClassifier",
+    "AuxiliaryClassifierOptions",
     "DCGANDiscriminator",
     "DCGANDiscriminatorOptions",
     "DCGANGenerator",
@@ -44,3 +47,4 @@ def register_components(registry: Any) -> None:
     registry.add("loss", "minimax", MinimaxLoss, MinimaxOptions)
     registry.add("loss", "nonsaturating", NonSaturatingLoss, NonSaturatingOptions)
     registry.add("loss", "hinge", HingeLoss, HingeOptions)
+    registry.add("regularizer", "auxiliary_classifier", AuxiliaryClassifier, AuxiliaryClassifierOptions)

@@ -215,6 +215,13 @@ class DCGANDiscriminatorOptions:
             "or projection (the score adds embed(y)·φ(x), φ the summed last features; Miyato & Koyama 2018)"
         ),
     )
+    auxiliary_classifier: bool = attrs.field(
+        default=False,
+        metadata=help_text(
+            "a linear head that predicts the class from the last features summed over positions (AC-GAN, Odena et al. "
+            "2017), trained by the auxiliary_classifier regularizer; needs labelled data"
+        ),
+    )
     minibatch_discrimination: bool = attrs.field(
         default=False,
         metadata=help_text(
@@ -283,7 +290,32 @@ class DCGANDiscriminator(Discriminator):
             self.head = nn.Linear(channels * 4 * 4 + 100, 1)
             nn.init.normal_(self.head.weight, 0.0, INIT_STD)  # §4's rule, which init_weights gives convolutions
             nn.init.zeros_(self.head.bias)
+        # Odena et al. 2017 §3: D also gives P(C | X), the class of its input
+        self.classifier: nn.Linear | None = None
+        if options.auxiliary_classifier:
+            if context.num_classes <= 0:
+                raise UserError("needs labelled data (data.labels = true)", key="auxiliary_classifier")
+            if concat:
+                raise UserError(
+                    "does not combine with conditioning = concat, whose features already depend on the label; "
+                    "use conditioning = projection or an unconditional discriminator",
+                    key="auxiliary_classifier",
+                )
+            self.classifier = nn.Linear(channels, context.num_classes)
+            nn.init.normal_(self.classifier.weight, 0.0, INIT_STD)
+            nn.init.zeros_(self.classifier.bias)
         self.apply(init_weights)
+
+    def class_logits(self, images: list[torch.Tensor]) -> torch.Tensor:
+        """The auxiliary classifier's logits [N, classes] for ``images``: the
+        last block's activations, summed over positions as the projection
+        head sums them, through one linear layer."""
+        if self.classifier is None:
+            raise UserError("has no auxiliary classifier: set discriminator.auxiliary_classifier = true")
+        x = images[-1]
+        for block in self.blocks:
+            x = block(x)
+        return self.classifier(x.sum(dim=(2, 3)))
 
     def forward(
         self, images: list[torch.Tensor], labels: torch.Tensor | None = None, features: bool = False
