@@ -58,11 +58,6 @@ class AuxiliaryClassifier(gankit.Regularizer):
         discriminator = ctx.discriminator
         if not isinstance(discriminator, ClassifyingDiscriminator):
             return None  # a network family without the head: nothing to add, as with sgan_losses
-        if getattr(discriminator, "classifier", None) is None:
-            raise gankit.UserError(
-                "regularizer auxiliary_classifier needs the discriminator's auxiliary classifier: "
-                "set discriminator.auxiliary_classifier = true"
-            )
         needs_fake_labels = self.phase == "G" or self.options.fakes
         if needs_fake_labels and ctx.fake_labels is None:
             raise gankit.UserError(

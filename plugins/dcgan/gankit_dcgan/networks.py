@@ -311,7 +311,10 @@ class DCGANDiscriminator(Discriminator):
         last block's activations, summed over positions as the projection
         head sums them, through one linear layer."""
         if self.classifier is None:
-            raise UserError("has no auxiliary classifier: set discriminator.auxiliary_classifier = true")
+            raise UserError(
+                "discriminator dcgan has no auxiliary classifier, which regularizer auxiliary_classifier needs: "
+                "set discriminator.auxiliary_classifier = true"
+            )
         x = images[-1]
         for block in self.blocks:
             x = block(x)

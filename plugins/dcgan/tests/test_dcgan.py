@@ -278,6 +278,7 @@ def test_registration() -> None:
         ("loss", "minimax"),
         ("loss", "nonsaturating"),
         ("loss", "hinge"),
+        ("regularizer", "auxiliary_classifier"),
     }
     assert registered["generator", "dcgan"].options is DCGANGeneratorOptions
     assert registered["loss", "hinge"].factory is HingeLoss

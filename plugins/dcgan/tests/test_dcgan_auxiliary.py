@@ -11,8 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit import BuildContext, PenaltyContext, Run, UserError, to_float_images
-from gankit.datasets.shapes import render_shapes
+from gankit import BuildContext, PenaltyContext, Run, UserError, default_registry, load_recipe, to_float_images
 from gankit.testing import Bounds, TinyPyramidDiscriminator, TinyPyramidOptions, assert_outcome, one_thread
 from gankit_dcgan import (
     AuxiliaryClassifier,
@@ -114,7 +113,9 @@ def test_a_missing_head_or_label_is_an_error_and_other_networks_get_no_term() ->
 def held_out_accuracy(D: DCGANDiscriminator, count: int = 512) -> float:
     """The auxiliary classifier's accuracy on shapes drawn with another seed
     than the training data's: images it has never seen."""
-    images, labels = render_shapes(1, range(count), 16)
+    unseen = load_recipe(RECIPE, default_registry(), ["data.seed=1", f"data.size={count}"]).data.build()
+    unseen.prepare()
+    images, labels = unseen.__getitems__(list(range(count)))
     was_training = D.training
     D.eval()
     try:
