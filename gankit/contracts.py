@@ -189,6 +189,9 @@ class Regularizer:
     """
 
     phase: Phase = "D"
+    #: The discriminator outputs in ``ctx`` carry its intermediate features,
+    #: as for a loss with ``needs_features`` (AC-GAN's auxiliary classifier).
+    needs_features: ClassVar[bool] = False
 
     def wrap(self, module: nn.Module, role: Role) -> nn.Module:
         return module

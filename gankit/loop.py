@@ -229,6 +229,12 @@ class Trainer:
         parts = build(recipe)
         self.dataset, self.context = parts.dataset, parts.context
         self.loss, self.regularizers = parts.loss, parts.regularizers
+        # D's features are computed in a phase when its loss or one of its
+        # regularizers reads them
+        self._needs_features = {
+            phase: self.loss.needs_features or any(r.needs_features for r in self.regularizers.values() if r.phase == phase)
+            for phase in ("D", "G")
+        }
         self.scheduler, self.metrics = parts.scheduler, parts.metrics
         if self.options.sync_batchnorm and self.processes > 1:
             if self.device.type != "cuda":
@@ -537,7 +543,7 @@ class Trainer:
         return True
 
     def d_step(self, reals: ImageList, real_labels: torch.Tensor | None) -> None:
-        features = self.loss.needs_features
+        features = self._needs_features["D"]
         z, fake_labels = self._latents(reals[-1].shape[0])
         if self.reuses_fakes:
             # train.reuse_fakes: G's weights do not change in the D phase, so
@@ -566,7 +572,7 @@ class Trainer:
         self.d_steps += 1
 
     def g_step(self, reals: ImageList, real_labels: torch.Tensor | None) -> None:
-        features = self.loss.needs_features
+        features = self._needs_features["G"]
         if self._reused_fakes is not None:
             fakes, fake_labels = self._reused_fakes
             self._reused_fakes = None

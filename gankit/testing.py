@@ -636,15 +636,16 @@ def _penalty(
 ) -> torch.Tensor | None:
     """``regularizer``'s term in its phase, with the context the loop builds."""
     z = generator.sample_latents(reals[-1].shape[0])
+    features = regularizer.needs_features
     if regularizer.phase == "D":
         with torch.no_grad(), _autocast(dtype):
             fakes = [image.detach() for image in generator(z, labels)]
         with _autocast(dtype):
-            real_out, fake_out = discriminate(discriminator, reals, labels, False), discriminate(discriminator, fakes, labels, False)
+            real_out, fake_out = discriminate(discriminator, reals, labels, features), discriminate(discriminator, fakes, labels, features)
             return regularizer.penalty(PenaltyContext(discriminator, generator, reals, fakes, labels, labels, real_out, fake_out, step))
     with frozen(discriminator), _autocast(dtype):
         fakes = generator(z, labels)
-        fake_out = discriminate(discriminator, fakes, labels, False)
+        fake_out = discriminate(discriminator, fakes, labels, features)
         return regularizer.penalty(PenaltyContext(discriminator, generator, reals, fakes, labels, labels, None, fake_out, step))
 
 

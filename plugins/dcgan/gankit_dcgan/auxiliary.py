@@ -23,9 +23,10 @@ from gankit.options import help_text, non_negative, one_of
 
 @runtime_checkable
 class ClassifyingDiscriminator(Protocol):
-    """A discriminator with an auxiliary classifier: logits [N, classes]."""
+    """A discriminator with an auxiliary classifier: logits [N, classes]
+    from the features its ``forward(..., features=True)`` returns."""
 
-    def class_logits(self, images: list[torch.Tensor]) -> torch.Tensor: ...
+    def class_logits(self, features: list[torch.Tensor]) -> torch.Tensor: ...
 
 
 @attrs.define(kw_only=True)
@@ -50,6 +51,8 @@ class AuxiliaryClassifierOptions:
 class AuxiliaryClassifier(gankit.Regularizer):
     """AC-GAN's class term (Odena et al. 2017): the cross-entropy of D's auxiliary classifier, in one phase."""
 
+    needs_features = True  # the head reads the features of D's pass in the phase
+
     def __init__(self, options: AuxiliaryClassifierOptions) -> None:
         self.options = options
         self.phase = options.phase
@@ -66,15 +69,18 @@ class AuxiliaryClassifier(gankit.Regularizer):
             )
         if self.phase == "G":
             # the generator's side of L_C: its images, classified as asked
-            return self.options.weight * _cross_entropy(discriminator, ctx.fakes, ctx.fake_labels)
+            return self.options.weight * _cross_entropy(discriminator, ctx.fake_out, ctx.fake_labels)
         if ctx.real_labels is None:
             raise gankit.UserError("regularizer auxiliary_classifier needs labelled data (data.labels = true)")
-        term = _cross_entropy(discriminator, ctx.reals, ctx.real_labels)
+        assert ctx.real_out is not None  # the D phase always scores the reals
+        term = _cross_entropy(discriminator, ctx.real_out, ctx.real_labels)
         if self.options.fakes:
-            term = term + _cross_entropy(discriminator, ctx.fakes, ctx.fake_labels)
+            term = term + _cross_entropy(discriminator, ctx.fake_out, ctx.fake_labels)
         return self.options.weight * term
 
 
-def _cross_entropy(discriminator: ClassifyingDiscriminator, images: gankit.ImageList, labels: torch.Tensor) -> torch.Tensor:
-    """-E[log P(C = c | X)]."""
-    return F.cross_entropy(discriminator.class_logits(images).float(), labels)
+def _cross_entropy(discriminator: ClassifyingDiscriminator, output: gankit.DOutput, labels: torch.Tensor) -> torch.Tensor:
+    """-E[log P(C = c | X)], from the features of D's pass over X."""
+    if output.features is None:
+        raise ValueError("regularizer auxiliary_classifier needs D's features: its loop must honour Regularizer.needs_features")
+    return F.cross_entropy(discriminator.class_logits(output.features).float(), labels)

@@ -306,19 +306,17 @@ class DCGANDiscriminator(Discriminator):
             nn.init.zeros_(self.classifier.bias)
         self.apply(init_weights)
 
-    def class_logits(self, images: list[torch.Tensor]) -> torch.Tensor:
-        """The auxiliary classifier's logits [N, classes] for ``images``: the
-        last block's activations, summed over positions as the projection
-        head sums them, through one linear layer."""
+    def class_logits(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """The auxiliary classifier's logits [N, classes] from the
+        activations ``forward(..., features=True)`` returns: the last block's,
+        summed over positions as the projection head sums them, through one
+        linear layer. Reading them from D's own pass costs no second one."""
         if self.classifier is None:
             raise UserError(
                 "discriminator dcgan has no auxiliary classifier, which regularizer auxiliary_classifier needs: "
                 "set discriminator.auxiliary_classifier = true"
             )
-        x = images[-1]
-        for block in self.blocks:
-            x = block(x)
-        return self.classifier(x.sum(dim=(2, 3)))
+        return self.classifier(features[-1].sum(dim=(2, 3)))
 
     def forward(
         self, images: list[torch.Tensor], labels: torch.Tensor | None = None, features: bool = False

@@ -310,7 +310,9 @@ def recipe_run(seed: int) -> Run:
 # The recipe at 160 kimg (150-210 s a run on a busy 2-core x86_64, torch
 # 2.14), class_accuracy against the chance level: seeds 0-4 on one thread
 # 0.348/0.123, 0.341/0.131, 0.321/0.112, 0.333/0.148, 0.352/0.131; seeds 0-1
-# on two 0.334/0.136, 0.334/0.106. So 0.321-0.352, and 0.185-0.228 above
+# on two 0.334/0.136, 0.334/0.106; seed 0 on one thread once the head read
+# D's own pass instead of a second one, 0.338/0.134 (the same values, other
+# rounding). So 0.321-0.352, and 0.185-0.228 above
 # chance; without the auxiliary classifier 0.241-0.295, 0.10-0.13 above
 # (plugins/dcgan/README.md). Over 1024 images the sampling error is 0.015:
 # SLOW_BOUND sits 3.4 of them below the lowest run, SLOW_MARGIN 3 of the
