@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit import Run, to_float_images
-from gankit.layers import VirtualBatchNorm
+from gankit.layers import VirtualBatchNorm, WithReferenceBatch
+from gankit_dcgan.losses import NonSaturatingLoss
 from gankit_dcgan.networks import LEAK, init_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def _nothing(run: Run) -> None:
 def _top_k(run: Run) -> None:
     """Sinha et al. 2020: G's loss over the half of its fakes that D scores highest."""
     loss = run.trainer.loss
-    if type(loss).__name__ != "NonSaturatingLoss":
+    if not isinstance(loss, NonSaturatingLoss):
         raise SystemExit(f"top_k patches the non-saturating loss; the recipe's is {type(loss).__name__}")
 
     def generator_loss(fake, real):  # noqa: ANN001, ANN202 - the Loss contract's signature
@@ -89,34 +90,10 @@ def _lookahead(run: Run) -> None:
     trainer.step_callbacks.append(pull_back)
 
 
-def _virtual(norm: nn.BatchNorm2d, reference_size: int) -> VirtualBatchNorm:
+def _virtual(norm: nn.BatchNorm2d) -> VirtualBatchNorm:
     layer = VirtualBatchNorm(norm.num_features)
     layer.weight, layer.bias = norm.weight, norm.bias  # the optimizer holds these
-    layer.reference_size = reference_size
     return layer
-
-
-def _with_reference(network: nn.Module, reference: torch.Tensor, first_input_is_list: bool) -> None:
-    """Every forward of ``network`` runs ``reference`` in front of its batch
-    and returns the batch's rows alone (Salimans et al. 2016 §3.5)."""
-    size = reference.shape[0]
-
-    def prepend(module: nn.Module, args: tuple, kwargs: dict) -> tuple:
-        if first_input_is_list:
-            images = list(args[0])
-            images[-1] = torch.cat([reference.to(images[-1].dtype), images[-1]])
-            return (images, *args[1:]), kwargs
-        return (torch.cat([reference.to(args[0].dtype), args[0]]), *args[1:]), kwargs
-
-    def drop(module: nn.Module, args: tuple, kwargs: dict, output: object) -> object:
-        if isinstance(output, tuple):  # D's (scores, features)
-            return output[0][size:], [features[size:] for features in output[1]]
-        if isinstance(output, list):  # G's images, one per scale
-            return [images[size:] for images in output]
-        return output[size:]
-
-    network.register_forward_pre_hook(prepend, with_kwargs=True)
-    network.register_forward_hook(drop, with_kwargs=True)
 
 
 def _virtual_bn_d(run: Run) -> None:
@@ -126,11 +103,27 @@ def _virtual_bn_d(run: Run) -> None:
     for block in trainer.D.blocks:
         for index, module in enumerate(block):
             if isinstance(module, nn.BatchNorm2d):
-                block[index] = _virtual(module, 32)
+                block[index] = _virtual(module)
+                block[index].reference_size = 32
     trainer.dataset.prepare()
     order = torch.randperm(len(trainer.dataset), generator=torch.Generator().manual_seed(run.recipe.train.seed))
     reference = to_float_images(trainer.dataset.__getitems__(order[:32].tolist())[0]).to(trainer.device)
-    _with_reference(trainer.D, reference, first_input_is_list=True)
+
+    # WithReferenceBatch wraps a module of one tensor; D takes a list of
+    # images and returns its features too, so hooks put the reference in
+    # front of the images and take its rows off every output
+    def prepend(module: nn.Module, args: tuple, kwargs: dict) -> tuple:
+        images = list(args[0])
+        images[-1] = torch.cat([reference.to(images[-1].dtype), images[-1]])
+        return (images, *args[1:]), kwargs
+
+    def drop(module: nn.Module, args: tuple, kwargs: dict, output: object) -> object:
+        if isinstance(output, tuple):  # (scores, features)
+            return output[0][32:], [features[32:] for features in output[1]]
+        return output[32:]
+
+    trainer.D.register_forward_pre_hook(prepend, with_kwargs=True)
+    trainer.D.register_forward_hook(drop, with_kwargs=True)
 
 
 def _virtual_bn_g(run: Run) -> None:
@@ -140,10 +133,9 @@ def _virtual_bn_g(run: Run) -> None:
     generator = torch.Generator().manual_seed(run.recipe.train.seed + 7)
     reference = torch.randn(32, trainer.G.latent_size, generator=generator).to(trainer.device)
     for network in (trainer.G, trainer.G_ema):
-        for index, module in enumerate(network.net):
-            if isinstance(module, nn.BatchNorm2d):
-                network.net[index] = _virtual(module, 32)
-        _with_reference(network, reference, first_input_is_list=False)
+        layers = [_virtual(module) if isinstance(module, nn.BatchNorm2d) else module for module in network.net]
+        # G's forward runs its layers in turn on z as a 1x1 map: one layer that holds them all
+        network.net = nn.Sequential(WithReferenceBatch(nn.Sequential(*layers), reference[:, :, None, None]))
 
 
 def _reset_optimizer(run: Run, role: str, network: nn.Module) -> None:
