@@ -285,6 +285,14 @@ class Dataset(torch.utils.data.Dataset):
         """Do the slow part (decoding, caching) just before training; building
         the dataset only checks its options, so `gankit check` stays fast."""
 
+    def unrecognizable(self, count: int, rng: torch.Generator) -> torch.Tensor | None:
+        """``count`` images in the data's layout that look like its images
+        but show none of its classes, drawn from ``rng``; None (the default)
+        where the data cannot draw such images. The recognizability
+        metric's classifier learns them as "none of these", next to the
+        blurred, shuffled and noise images it makes of any data."""
+        return None
+
     def fingerprint(self) -> str:
         """A hash that changes when the samples do: metrics key the reference
         features they cache on it (docs/metrics.md). The default hashes the

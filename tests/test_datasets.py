@@ -90,6 +90,17 @@ def test_shapes_have_fine_detail_at_high_resolution() -> None:
     assert ratio.min() > 2.5 and ratio.median() > 4
 
 
+def test_shapes_draw_unrecognizable_images_from_the_generator_given() -> None:
+    dataset = shapes(size=10)
+    blobs = dataset.unrecognizable(40, torch.Generator().manual_seed(1))
+    assert blobs.shape == (40, 3, 32, 32) and blobs.dtype == torch.uint8
+    assert torch.equal(blobs, dataset.unrecognizable(40, torch.Generator().manual_seed(1)))
+    assert not torch.equal(blobs, dataset.unrecognizable(40, torch.Generator().manual_seed(2)))
+    # each shows a shape on its background, not a blank image
+    blob_pixels = blobs.float().flatten(2).std(dim=2).mean(dim=1)
+    assert blob_pixels.min() > 10
+
+
 def test_shapes_construction_draws_nothing() -> None:
     # the images are drawn by prepare() or the first read, not when a recipe is checked
     dataset = shapes(resolution=128, size=100000)

@@ -62,6 +62,13 @@ _FILL, _FILL_SIDE, _FILL_LUMA = 14, 17, 18
 _TEXTURE, _TEXTURE_ANGLE, _TEXTURE_PHASE = 19, 20, 21
 _OUTLINE, _STAR_RATIO = 24, 25
 _DRAWS = 26
+#: An outline that is none of KINDS, drawn only as an unrecognizable image:
+#: a circle whose radius varies smoothly with the angle.
+_BLOB = len(KINDS)
+#: The blob's radius is r (1 + sum_k a_k cos(k theta + phi_k)), k = 1, 2, 3,
+#: a_k uniform in these ranges: from an egg to a bean or a rounded
+#: triangle, always visibly not a circle.
+_BLOB_AMPLITUDES = ((0.0, 0.2), (0.12, 0.3), (0.12, 0.3))
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -86,6 +93,13 @@ class ShapesDataset(Dataset):
         if self._images is None:
             self._images, self._labels = render_shapes(self.options.seed, range(self.options.size), self.options.resolution)
 
+    def unrecognizable(self, count: int, rng: torch.Generator) -> torch.Tensor:
+        """Images like the data's, backgrounds, colours, sizes and outlines
+        drawn as for a real image, whose shape is a blob of none of the six
+        kinds: the answer a classifier should give "none of these" to."""
+        seed = int(torch.randint(2**31, (1,), generator=rng))
+        return render_blobs([self.options.seed, seed], count, self.options.resolution)
+
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         self.prepare()
         assert self._images is not None and self._labels is not None
@@ -104,6 +118,22 @@ def render_shapes(seed: int, indices: range | list[int], resolution: int) -> tup
         part = {key: value[start : start + _CHUNK] for key, value in params.items()}
         images[start : start + _CHUNK] = _draw(part, resolution)
     return torch.from_numpy(images), torch.from_numpy(params["kind"].astype(np.int64))
+
+
+def render_blobs(seed: list[int], count: int, resolution: int) -> torch.Tensor:
+    """``count`` images drawn as real ones are, each shape replaced by a
+    blob (``_BLOB``): uint8 [N, 3, R, R]."""
+    draws = np.random.default_rng(seed).random((count, _DRAWS + 2 * len(_BLOB_AMPLITUDES)))
+    params = _parameters(draws[:, :_DRAWS])
+    params["kind"] = np.full(count, _BLOB)
+    low, high = np.array(_BLOB_AMPLITUDES).T
+    params["blob_amplitudes"] = low + (high - low) * draws[:, _DRAWS : _DRAWS + len(_BLOB_AMPLITUDES)]
+    params["blob_phases"] = 2 * np.pi * draws[:, _DRAWS + len(_BLOB_AMPLITUDES) :]
+    images = np.empty((count, 3, resolution, resolution), dtype=np.uint8)
+    for start in range(0, count, _CHUNK):
+        part = {key: value[start : start + _CHUNK] for key, value in params.items()}
+        images[start : start + _CHUNK] = _draw(part, resolution)
+    return torch.from_numpy(images)
 
 
 # --------------------------------------------------------------------------
@@ -238,6 +268,21 @@ def _distance(kind: int, x: np.ndarray, y: np.ndarray, r: np.ndarray, star_ratio
     return _star(x, y, 1.1 * r, star_ratio)
 
 
+def _blob(x: np.ndarray, y: np.ndarray, r: np.ndarray, amplitudes: np.ndarray, phases: np.ndarray) -> np.ndarray:
+    """A star-shaped blob, its largest radius 1.1 r (a triangle's or star's
+    reach); the radial distance is divided by the boundary's slope, which
+    makes it a signed distance to first order."""
+    rho, theta = np.hypot(x, y), np.arctan2(y, x)
+    scale = 1.1 * r / (1 + amplitudes.sum(axis=1, keepdims=True)[:, :, None])  # [n, 1, 1]
+    radius, slope = np.ones_like(theta), np.zeros_like(theta)
+    for k in range(amplitudes.shape[1]):
+        a, phi = amplitudes[:, k, None, None], phases[:, k, None, None]
+        radius = radius + a * np.cos((k + 1) * theta + phi)
+        slope = slope - (k + 1) * a * np.sin((k + 1) * theta + phi)
+    radius, slope = scale * radius, scale * slope
+    return (rho - radius) / np.sqrt(1 + (slope / np.maximum(rho, 1e-6)) ** 2)
+
+
 def _draw(p: dict[str, np.ndarray], resolution: int) -> np.ndarray:
     n = len(p["kind"])
     f32 = np.float32
@@ -263,6 +308,10 @@ def _draw(p: dict[str, np.ndarray], resolution: int) -> np.ndarray:
         chosen = p["kind"] == kind
         if chosen.any():
             distance[chosen] = _distance(kind, x[chosen], y[chosen], col(p["radius"][chosen]), col(p["star_ratio"][chosen]))
+    blobs = p["kind"] == _BLOB
+    if blobs.any():
+        amplitudes, phases = p["blob_amplitudes"][blobs].astype(f32), p["blob_phases"][blobs].astype(f32)
+        distance[blobs] = _blob(x[blobs], y[blobs], col(p["radius"][blobs]), amplitudes, phases)
 
     # A linear ramp one pixel wide is the box-filtered coverage of an edge.
     coverage = np.clip(0.5 - distance * resolution, 0, 1)

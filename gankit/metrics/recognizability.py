@@ -6,11 +6,21 @@ fifth image held out), once per dataset fingerprint, and cached with its
 held-out accuracy. A classifier trained on real classes alone names almost
 anything with confidence, uniform noise included, so it also learns one
 more class, "none of these": real images blurred into blobs, cut into
-shuffled tiles, or replaced by noise. Only a confident answer among the
-real classes counts. The score is the share of generated images it assigns to
-one class with a probability of at least ``threshold``, next to the same
-share for held-out real images; for a conditional generator also the share
-that comes out as the class that was asked for (``class_accuracy``).
+shuffled tiles, or replaced by noise, and the images the data itself draws
+as showing none of its classes (``Dataset.unrecognizable``; on ``shapes``,
+shapes whose outline is a blob of no kind). Only a confident answer among
+the real classes counts. Even so, images unlike anything it was trained on
+(a generator's fragments and smudges) can draw a confident answer, so an
+image must also lie on the real images' manifold in the classifier's
+features: within the k-nearest-neighbour ball of some held-out real image
+(Kynkäänniemi et al. 2019).
+
+The score ``recognizable`` is the share of generated images named with
+confidence and on the manifold, next to the same share for other held-out
+real images (``recognizable_real``) and their ratio ``relative``; the two
+tests' shares are reported apart (``confident``, ``on_manifold``). For a
+conditional generator ``class_accuracy`` is the share that comes out as
+the class that was asked for.
 """
 
 from __future__ import annotations
@@ -31,13 +41,13 @@ from gankit.metrics.features import cached_model
 from gankit.options import help_text, in_range, positive
 from gankit.sampling import generated_batches, seeded_latents
 
-CLASSIFIER_FORMAT = 2
+CLASSIFIER_FORMAT = 3  # 3: the data's own unrecognizable images join "none of these"
 HELD_OUT_EVERY = 5  # every fifth image is kept out of the classifier's training
 
 
 @attrs.define(kw_only=True)
 class RecognizabilityOptions:
-    """Share of generated images a classifier of the real data names with confidence, next to the real images' share."""
+    """Share of generated images a classifier of the real data names confidently and places among real ones, beside the reals' share."""
 
     images: int = attrs.field(
         default=1024, validator=positive(), metadata=help_text("generated images scored, and at most as many held-out real ones")
@@ -50,6 +60,11 @@ class RecognizabilityOptions:
     )
     width: int = attrs.field(
         default=16, validator=positive(), metadata=help_text("channels of the classifier's first convolution, doubled at each step down")
+    )
+    neighbours: int = attrs.field(
+        default=3,
+        validator=positive(),
+        metadata=help_text("k of the real images' k-nearest-neighbour balls in the classifier's features that an image must fall in"),
     )
     cache: bool = attrs.field(
         default=True, metadata=help_text("keep the trained classifier in $GANKIT_CACHE_DIR/classifiers (default ~/.cache/gankit)")
@@ -136,6 +151,29 @@ def _probabilities(classifier: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return F.softmax(classifier(images).float(), dim=1)
 
 
+def _features_and_probabilities(classifier: Classifier, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classifier's last features (its head's input) and its probabilities, on the CPU."""
+    features = classifier.features(images).flatten(1)
+    return features.float().cpu(), F.softmax(classifier.head(features).float(), dim=1).cpu()
+
+
+class RealManifold:
+    """The real images' k-nearest-neighbour balls in the classifier's
+    features (Kynkäänniemi et al. 2019, §3): an image lies on the manifold
+    when it falls in at least one. A classifier answers with confidence for
+    images unlike any it was trained on; the balls catch those."""
+
+    def __init__(self, features: torch.Tensor, neighbours: int) -> None:
+        if features.shape[0] <= neighbours:
+            raise UserError(f"recognizability needs more than {neighbours} held-out real images; the data holds {features.shape[0]}")
+        self.features = features
+        # the k-th neighbour other than the point itself
+        self.radii = torch.cdist(features, features).kthvalue(neighbours + 1, dim=1).values
+
+    def contains(self, features: torch.Tensor) -> torch.Tensor:
+        return (torch.cdist(features, self.features) <= self.radii[None]).any(dim=1)
+
+
 def _named(probabilities: torch.Tensor, threshold: float, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Which images are named as one of the ``classes`` real classes with a
     probability of at least ``threshold`` (the last output is "none of
@@ -155,6 +193,18 @@ def _classify(
         probabilities.append(_probabilities(classifier, to_float_images(images).to(device)).cpu())
         labels.append(batch_labels)
     return torch.cat(probabilities), torch.cat(labels)
+
+
+@torch.no_grad()
+def _real_features(
+    classifier: Classifier, dataset: Dataset, indices: list[int], batch_size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classifier's features and probabilities for the real images ``indices``, on the CPU."""
+    parts = [
+        _features_and_probabilities(classifier, to_float_images(dataset.__getitems__(indices[start : start + batch_size])[0]).to(device))
+        for start in range(0, len(indices), batch_size)
+    ]
+    return torch.cat([f for f, _ in parts]), torch.cat([p for _, p in parts])
 
 
 @torch.no_grad()
@@ -185,7 +235,10 @@ def train_classifier(
             for start in range(0, len(order) - batch_size + 1, batch_size):
                 images, labels = dataset.__getitems__(sorted(train[i] for i in order[start : start + batch_size]))
                 images = to_float_images(images)
-                junk = unrecognizable(images[: batch_size // 4], order_rng)
+                junk_count = batch_size // 4
+                drawn = dataset.unrecognizable(junk_count // 4, order_rng)  # the data's own, where it can draw them
+                drawn = images[:0] if drawn is None else to_float_images(drawn)
+                junk = torch.cat([unrecognizable(images[: junk_count - drawn.shape[0]], order_rng), drawn])
                 images = torch.cat([images, junk])
                 labels = torch.cat([labels, torch.full((junk.shape[0],), context.num_classes, dtype=labels.dtype)])
                 loss = F.cross_entropy(classifier(images.to(device)), labels.to(device))
@@ -218,7 +271,7 @@ def cached_classifier(dataset: Dataset, options: RecognizabilityOptions, device:
 
 
 class Recognizability(Metric):
-    """Share of generated images a classifier of the real data names with confidence, next to the real images' share."""
+    """Share of generated images a classifier of the real data names confidently and places among real ones, beside the reals' share."""
 
     def __init__(self, options: RecognizabilityOptions) -> None:
         self.options = options
@@ -233,39 +286,54 @@ class Recognizability(Metric):
         classifier, accuracy = cached_classifier(dataset, options, ctx.device)
 
         train, held_out = held_out_split(len(dataset))
-        held_out = held_out[: options.images]
-        real_named, _ = _named(
-            _classify(classifier, dataset, held_out, ctx.batch_size, ctx.device)[0], options.threshold, context.num_classes
-        )
+        # half of the held-out images span the real manifold, the other half are scored against it as generated ones are
+        reference, held_out = held_out[0::2][: options.images], held_out[1::2][: options.images]
+        manifold = RealManifold(_real_features(classifier, dataset, reference, ctx.batch_size, ctx.device)[0], options.neighbours)
+        real_features, real_probabilities = _real_features(classifier, dataset, held_out, ctx.batch_size, ctx.device)
+        real_confident = _named(real_probabilities, options.threshold, context.num_classes)[0]
+        real_on_manifold = manifold.contains(real_features)
 
         generator = ctx.generator
         # this process's images; the counts of all are summed
         z, labels = seeded_latents(generator, options.images, ctx.seed, distributed.part(options.images))
-        # [images named with confidence, images of the class asked for, then how many of each class]
-        counts = torch.zeros(2 + context.num_classes, dtype=torch.long)
+        # [recognizable images, images named with confidence, images on the real manifold,
+        #  images of the class asked for, then how many recognizable images of each class]
+        counts = torch.zeros(4 + context.num_classes, dtype=torch.long)
         done = 0
         for images in generated_batches(generator, z, labels, ctx.batch_size, ctx.device):
             finest = images[-1]
             if finest.shape[-1] < context.resolution:  # a growing generator evaluated early
                 finest = F.interpolate(finest, size=context.resolution, mode="nearest")
-            sure, predicted = _named(_probabilities(classifier, finest).cpu(), options.threshold, context.num_classes)
-            counts[0] += int(sure.sum())
-            counts[2:] += torch.bincount(predicted[sure], minlength=context.num_classes)[: context.num_classes]
+            features, probabilities = _features_and_probabilities(classifier, finest)
+            confident, predicted = _named(probabilities, options.threshold, context.num_classes)
+            on_manifold = manifold.contains(features)
+            recognized = confident & on_manifold
+            counts[0] += int(recognized.sum())
+            counts[1] += int(confident.sum())
+            counts[2] += int(on_manifold.sum())
+            counts[4:] += torch.bincount(predicted[recognized], minlength=context.num_classes)[: context.num_classes]
             if labels is not None:
-                counts[1] += int((predicted == labels[done : done + finest.shape[0]]).sum())
+                counts[3] += int((predicted == labels[done : done + finest.shape[0]]).sum())
             done += finest.shape[0]
         counts = distributed.total(counts)
-        confident, asked_for, found = int(counts[0]), int(counts[1]), counts[2:]
-        recognizable, recognizable_real = confident / options.images, float(real_named.float().mean())
+        recognized_count, confident_count, on_manifold_count, asked_for = (int(c) for c in counts[:4])
+        found = counts[4:]
+        recognizable = recognized_count / options.images
+        recognizable_real = float((real_confident & real_on_manifold).float().mean())
         result: dict[str, float | int | str] = {
             "recognizable": round(recognizable, 4),
             "recognizable_real": round(recognizable_real, 4),
             "relative": round(recognizable / max(recognizable_real, 1e-9), 4),
+            "confident": round(confident_count / options.images, 4),
+            "confident_real": round(float(real_confident.float().mean()), 4),
+            "on_manifold": round(on_manifold_count / options.images, 4),
+            "on_manifold_real": round(float(real_on_manifold.float().mean()), 4),
             "classes_drawn": int((found > 0).sum()),
             "classifier_accuracy": round(accuracy, 4),
             "protocol": (
-                f"{options.images} generated and {len(held_out)} held-out real images, confidence >= {options.threshold:g}; "
-                f"classifier trained {options.epochs} epochs on {len(train)} real images"
+                f"{options.images} generated and {len(held_out)} held-out real images, confidence >= {options.threshold:g} "
+                f"and within the {options.neighbours}-nearest-neighbour balls of {len(reference)} other held-out real images "
+                f"in the classifier's features; classifier trained {options.epochs} epochs on {len(train)} real images"
             ),
         }
         if labels is not None:
