@@ -22,9 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gankit import Generator, ImageList, MetricContext, default_registry, load_recipe, to_float_images
-from gankit.contracts import Dataset
-from gankit.metrics.recognizability import held_out_split
+from gankit import Dataset, Generator, ImageList, MetricContext, default_registry, load_recipe, to_float_images
+from gankit.metrics import real_halves
 
 REPO = Path(__file__).resolve().parents[1]
 Spoil = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -70,11 +69,11 @@ class Spoiled(Generator):
     """Draws the held-out real images the metric scores as real ones,
     spoiled by ``spoil``; the data's own unrecognizable images if it is None."""
 
-    def __init__(self, dataset: Dataset, spoil: Spoil | None) -> None:
+    def __init__(self, dataset: Dataset, spoil: Spoil | None, images: int) -> None:
         super().__init__()
         self.latent_size, self.dataset, self.spoil = 1, dataset, spoil
         self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the module a device
-        self.scored = held_out_split(len(dataset))[1][1::2]  # the real images the metric scores
+        self.scored = real_halves(len(dataset), images)[1]  # the real images the metric scores
 
     def sample_latents(self, n: int, device: str | torch.device = "cpu", generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.arange(n, dtype=torch.float32, device=device)[:, None]
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     metric = metric_entry.factory(metric_entry.options(images=args.images))
     rows = []
     for name, spoil in [*SPOILS.items(), ("the data's shapes of no kind (Dataset.unrecognizable)", None)]:
-        scores = metric.evaluate(MetricContext(Spoiled(dataset, spoil), dataset, torch.device("cpu"), 64, 0))
+        scores = metric.evaluate(MetricContext(Spoiled(dataset, spoil, args.images), dataset, torch.device("cpu"), 64, 0))
         rows.append((name, scores))
         print(f"  {name}: relative {scores['relative']:.3f}", file=sys.stderr)
     print(f"data: {args.recipe.name}'s; {scores['protocol']}; classifier accuracy {scores['classifier_accuracy']:.3f}\n")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gankit import BuildContext, Generator, ImageList, MetricContext, UserError, default_registry, to_float_images
+from gankit.metrics import real_halves
 from gankit.metrics.recognizability import RealManifold, Recognizability, RecognizabilityOptions
 
 OPTIONS = RecognizabilityOptions(images=192, epochs=6, width=16, threshold=0.9)
@@ -37,9 +38,8 @@ class Replay(Generator):
         return torch.arange(n, dtype=torch.float32, device=device)[:, None]
 
     def forward(self, z, labels=None) -> ImageList:
-        # every fifth image is held out of the classifier's training; of those,
-        # every second spans the real manifold and the others are scored
-        indices = [5 * (2 * int(i) + 1) for i in z[:, 0]]
+        scored = real_halves(len(self.dataset), OPTIONS.images)[1]  # the held-out real images the metric scores
+        indices = [scored[int(i)] for i in z[:, 0]]
         return [to_float_images(self.dataset.__getitems__(indices)[0])]
 
 

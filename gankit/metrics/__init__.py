@@ -15,7 +15,7 @@ from gankit.metrics.components import (
 )
 from gankit.metrics.features import Features, cache_folder, cached_model, dataset_features, generator_features
 from gankit.metrics.inception import RESIZE_FILTERS, FeatureExtractor, find_extractor, load_extractor, save_stand_in_extractor
-from gankit.metrics.recognizability import held_out_accuracy, held_out_split
+from gankit.metrics.recognizability import held_out_accuracy, held_out_split, real_halves
 from gankit.metrics.scores import frechet_distance, kernel_distance, mean_and_covariance, precision_recall
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "generator_features",
     "held_out_accuracy",
     "held_out_split",
+    "real_halves",
     "kernel_distance",
     "load_extractor",
     "mean_and_covariance",

@@ -130,6 +130,14 @@ def held_out_split(count: int) -> tuple[list[int], list[int]]:
     return [i for i in range(count) if i % HELD_OUT_EVERY], held_out
 
 
+def real_halves(count: int, images: int) -> tuple[list[int], list[int]]:
+    """The held-out real images (:func:`held_out_split`) that span the real
+    manifold, and those scored against it as generated ones are: every
+    other one each, at most ``images`` of each."""
+    held_out = held_out_split(count)[1]
+    return held_out[0::2][:images], held_out[1::2][:images]
+
+
 def _key(dataset: Dataset, options: RecognizabilityOptions) -> dict[str, Any]:
     context = dataset.context
     return {
@@ -285,9 +293,8 @@ class Recognizability(Metric):
         assert ctx.generator is not None
         classifier, accuracy = cached_classifier(dataset, options, ctx.device)
 
-        train, held_out = held_out_split(len(dataset))
-        # half of the held-out images span the real manifold, the other half are scored against it as generated ones are
-        reference, held_out = held_out[0::2][: options.images], held_out[1::2][: options.images]
+        train = held_out_split(len(dataset))[0]
+        reference, held_out = real_halves(len(dataset), options.images)
         manifold = RealManifold(_real_features(classifier, dataset, reference, ctx.batch_size, ctx.device)[0], options.neighbours)
         real_features, real_probabilities = _real_features(classifier, dataset, held_out, ctx.batch_size, ctx.device)
         real_confident = _named(real_probabilities, options.threshold, context.num_classes)[0]
