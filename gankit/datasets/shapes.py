@@ -113,11 +113,7 @@ def render_shapes(seed: int, indices: range | list[int], resolution: int) -> tup
     and int64 labels [N]."""
     draws = np.stack([np.random.default_rng([seed, int(i)]).random(_DRAWS) for i in indices]) if len(indices) else np.zeros((0, _DRAWS))
     params = _parameters(draws)
-    images = np.empty((len(draws), 3, resolution, resolution), dtype=np.uint8)
-    for start in range(0, len(draws), _CHUNK):
-        part = {key: value[start : start + _CHUNK] for key, value in params.items()}
-        images[start : start + _CHUNK] = _draw(part, resolution)
-    return torch.from_numpy(images), torch.from_numpy(params["kind"].astype(np.int64))
+    return _draw_in_chunks(params, resolution), torch.from_numpy(params["kind"].astype(np.int64))
 
 
 def render_blobs(seed: list[int], count: int, resolution: int) -> torch.Tensor:
@@ -129,6 +125,12 @@ def render_blobs(seed: list[int], count: int, resolution: int) -> torch.Tensor:
     low, high = np.array(_BLOB_AMPLITUDES).T
     params["blob_amplitudes"] = low + (high - low) * draws[:, _DRAWS : _DRAWS + len(_BLOB_AMPLITUDES)]
     params["blob_phases"] = 2 * np.pi * draws[:, _DRAWS + len(_BLOB_AMPLITUDES) :]
+    return _draw_in_chunks(params, resolution)
+
+
+def _draw_in_chunks(params: dict[str, np.ndarray], resolution: int) -> torch.Tensor:
+    """:func:`_draw` over every image of ``params``, ``_CHUNK`` at a time: uint8 [N, 3, R, R]."""
+    count = len(params["kind"])
     images = np.empty((count, 3, resolution, resolution), dtype=np.uint8)
     for start in range(0, count, _CHUNK):
         part = {key: value[start : start + _CHUNK] for key, value in params.items()}

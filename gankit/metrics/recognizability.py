@@ -26,6 +26,7 @@ the class that was asked for.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -95,8 +96,12 @@ class Classifier(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(in_channels * 16, classes)
 
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The last features, flattened: the head's input."""
+        return self.features(images).flatten(1)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images).flatten(1))
+        return self.head(self.embed(images))
 
 
 def unrecognizable(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
@@ -161,7 +166,7 @@ def _probabilities(classifier: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 def _features_and_probabilities(classifier: Classifier, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The classifier's last features (its head's input) and its probabilities, on the CPU."""
-    features = classifier.features(images).flatten(1)
+    features = classifier.embed(images)
     return features.float().cpu(), F.softmax(classifier.head(features).float(), dim=1).cpu()
 
 
@@ -190,17 +195,22 @@ def _named(probabilities: torch.Tensor, threshold: float, classes: int) -> tuple
     return (best >= threshold) & (predicted < classes), predicted
 
 
+def _real_batches(
+    dataset: Dataset, indices: list[int], batch_size: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The real images ``indices`` in batches, as floats on ``device``, with their labels."""
+    for start in range(0, len(indices), batch_size):
+        images, labels = dataset.__getitems__(indices[start : start + batch_size])
+        yield to_float_images(images).to(device), labels
+
+
 @torch.no_grad()
 def _classify(
     classifier: nn.Module, dataset: Dataset, indices: list[int], batch_size: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The classifier's probabilities for the real images ``indices``, on the CPU, and their labels."""
-    probabilities, labels = [], []
-    for start in range(0, len(indices), batch_size):
-        images, batch_labels = dataset.__getitems__(indices[start : start + batch_size])
-        probabilities.append(_probabilities(classifier, to_float_images(images).to(device)).cpu())
-        labels.append(batch_labels)
-    return torch.cat(probabilities), torch.cat(labels)
+    batches = [(_probabilities(classifier, images).cpu(), labels) for images, labels in _real_batches(dataset, indices, batch_size, device)]
+    return torch.cat([p for p, _ in batches]), torch.cat([labels for _, labels in batches])
 
 
 @torch.no_grad()
@@ -208,10 +218,7 @@ def _real_features(
     classifier: Classifier, dataset: Dataset, indices: list[int], batch_size: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The classifier's features and probabilities for the real images ``indices``, on the CPU."""
-    parts = [
-        _features_and_probabilities(classifier, to_float_images(dataset.__getitems__(indices[start : start + batch_size])[0]).to(device))
-        for start in range(0, len(indices), batch_size)
-    ]
+    parts = [_features_and_probabilities(classifier, images) for images, _ in _real_batches(dataset, indices, batch_size, device)]
     return torch.cat([f for f, _ in parts]), torch.cat([p for _, p in parts])
 
 
