@@ -361,6 +361,41 @@ def _joint_g_phase_only(run: Run) -> None:
     trainer.d_step = separate_d_step
 
 
+class _SelfModulatedNorm(nn.Module):
+    """Batch norm whose scale and shift also follow z: γ(z) and β(z) from an
+    MLP with one hidden layer of 32 units (Chen et al. 2019, eq. 1)."""
+
+    def __init__(self, norm: nn.BatchNorm2d, latent_size: int) -> None:
+        super().__init__()
+        self.norm = norm
+        self.mlp = nn.Sequential(nn.Linear(latent_size, 32), nn.ReLU(), nn.Linear(32, 2 * norm.num_features))
+        nn.init.normal_(self.mlp[2].weight, 0.0, 0.02)  # starts as the plain batch norm
+        nn.init.zeros_(self.mlp[2].bias)
+        self.latents: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.mlp(self.latents).chunk(2, dim=1)
+        return self.norm(x) * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
+
+
+def _hand_latents_to_norms(network: nn.Module, args: tuple) -> None:
+    for module in network.net:
+        if isinstance(module, _SelfModulatedNorm):
+            module.latents = args[0]
+
+
+def _self_modulation(run: Run) -> None:
+    """Self-modulation (Chen et al. 2019): every batch norm of G also scales
+    and shifts by an MLP of z (one hidden layer of 32 units)."""
+    G = run.trainer.G
+    for index, module in enumerate(G.net):
+        if isinstance(module, nn.BatchNorm2d):
+            G.net[index] = _SelfModulatedNorm(module, G.latent_size)
+    G.register_forward_pre_hook(_hand_latents_to_norms)
+    _reset_optimizer(run, "generator", G)
+    _rebuild_ema(run)
+
+
 TRIALS: dict[str, Trial] = {
     "recipe": Trial("the recipe unchanged", _nothing),
     "top_k": Trial(_top_k.__doc__, _top_k),
@@ -378,6 +413,7 @@ TRIALS: dict[str, Trial] = {
     "diffaugment": Trial(_diffaugment.__doc__, _diffaugment),
     "linear_output": Trial(_linear_output.__doc__, _linear_output),
     "tanh_gradient_floor": Trial(_tanh_gradient_floor.__doc__, _tanh_gradient_floor),
+    "self_modulation": Trial(_self_modulation.__doc__, _self_modulation),
 }
 
 
