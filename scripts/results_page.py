@@ -5,8 +5,9 @@
 
 Every record names its ``kind``; bench/reporting.py turns each kind into
 Markdown, the same text the benchmark printed. The page holds nothing
-else, so every figure on it has its record, its machine and its command,
-and a sample grid it shows must exist. A record of an unknown kind is an
+else but the list of recipes no record names, so every figure on it has
+its record, its machine and its command, and a sample grid it shows must
+exist. A record of an unknown kind is an
 error, not a silent omission.
 """
 
@@ -56,7 +57,26 @@ def render(results: Path = RESULTS) -> str:
         lines += [f"## {heading}", ""]
         for path, record in chosen:
             lines += [*section(record), "", f"<sub>record: `{path.relative_to(REPO)}`</sub>", ""]
+    if unmeasured := recipes_without_record([record for _, record in records]):
+        lines += ["## Recipes without a record", "", NOT_MEASURED, "", ", ".join(f"`{name}`" for name in unmeasured), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+NOT_MEASURED = """\
+No record here names these recipes yet, so this page does not say how well
+they train; their plugins' READMEs say what was measured of them. Most need
+data that must be downloaded first, and the budgets their papers' figures
+assume take a GPU."""
+
+
+def recipes_without_record(records: list[dict]) -> list[str]:
+    """The recipes in recipes/ that no record names (as ``"name"`` or its path)."""
+    text = "\n".join(json.dumps(record) for record in records)
+    return [
+        path.stem
+        for path in sorted((REPO / "recipes").glob("*.toml"))
+        if f'"{path.stem}"' not in text and f"recipes/{path.name}" not in text
+    ]
 
 
 def missing_pictures(page: str) -> list[str]:

@@ -47,6 +47,15 @@ def test_a_timed_recipe_record_says_its_minutes_and_how_far_each_run_got():
     assert "- **budget**: 30 minutes of training a run, which reached 58.25 to 61.5 kimg;" in timed
 
 
+def test_results_page_lists_the_recipes_no_record_names():
+    page = _script("results_page")
+    quickstart = json.loads((REPO / "bench" / "results" / "recipe-quickstart.json").read_text())
+    unmeasured = page.recipes_without_record([quickstart])
+    assert "quickstart" not in unmeasured
+    assert {"msggan_shapes", "toy_ring8_wgangp", "wgangp_cifar10"} <= set(unmeasured)
+    assert unmeasured == sorted(unmeasured)
+
+
 def _python_blocks(path):
     text = path.read_text(encoding="utf-8")
     return [(text.count("\n", 0, match.start()) + 2, match.group(1)) for match in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M)]
