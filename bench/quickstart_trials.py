@@ -388,12 +388,13 @@ def _self_modulation(run: Run) -> None:
     """Self-modulation (Chen et al. 2019): every batch norm of G also scales
     and shifts by an MLP of z (one hidden layer of 32 units)."""
     G = run.trainer.G
+    added: list[nn.Module] = []
     for index, module in enumerate(G.net):
         if isinstance(module, nn.BatchNorm2d):
             G.net[index] = _SelfModulatedNorm(module, G.latent_size)
+            added.append(G.net[index].mlp)
     G.register_forward_pre_hook(_hand_latents_to_norms)
-    _reset_optimizer(run, "generator", G)
-    _rebuild_ema(run)
+    _new_layers(run, "generator", G, added)
 
 
 TRIALS: dict[str, Trial] = {

@@ -7,8 +7,7 @@ Every record names its ``kind``; bench/reporting.py turns each kind into
 Markdown, the same text the benchmark printed. The page holds nothing
 else but the list of recipes no record names, so every figure on it has
 its record, its machine and its command, and a sample grid it shows must
-exist. A record of an unknown kind is an
-error, not a silent omission.
+exist. A record of an unknown kind is an error, not a silent omission.
 """
 
 from __future__ import annotations

@@ -33,13 +33,13 @@ class Replay(Generator):
         super().__init__()
         self.latent_size, self.dataset = 1, dataset
         self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the module a device
+        self.scored = real_halves(len(dataset), OPTIONS.images)[1]  # the held-out real images the metric scores
 
     def sample_latents(self, n, device="cpu", generator=None) -> torch.Tensor:
         return torch.arange(n, dtype=torch.float32, device=device)[:, None]
 
     def forward(self, z, labels=None) -> ImageList:
-        scored = real_halves(len(self.dataset), OPTIONS.images)[1]  # the held-out real images the metric scores
-        indices = [scored[int(i)] for i in z[:, 0]]
+        indices = [self.scored[int(i)] for i in z[:, 0]]
         return [to_float_images(self.dataset.__getitems__(indices)[0])]
 
 
