@@ -15,7 +15,7 @@ import attrs
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_distribution
+from fake_plugins import make_distribution
 
 from gankit.contracts import BuildContext, Dataset, DOutput, Loss, PenaltyContext, Regularizer
 from gankit.datasets import ShapesDataset, ShapesOptions

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import GOOD_PLUGIN, make_distribution
+from fake_plugins import GOOD_PLUGIN, make_distribution
 from tiny_recipes import TOY_RECIPE
 
 from gankit import checkpoint as ckpt
