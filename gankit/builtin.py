@@ -1,6 +1,6 @@
 """gankit's own components, registered through the same ``gankit`` entry point
 a third party uses: optimizers, the ``alternating`` scheduler, the
-``images`` and ``shapes`` datasets, the ``fid``, ``kid``, ``precision_recall``
+``images``, ``shapes`` and ``mnist`` datasets, the ``fid``, ``kid``, ``precision_recall``
 and ``recognizability`` metrics and the ``jsonl`` and ``tensorboard`` loggers."""
 
 from __future__ import annotations
@@ -130,6 +130,18 @@ def _example_image_folder(folder: Path) -> dict[str, Any]:
     return {"path": str(folder), "resolution": 16, "labels": True}
 
 
+def _example_mnist_folder(folder: Path) -> dict[str, Any]:
+    """Twenty tiny MNIST digits in the idx files torchvision writes, for the contract suite."""
+    from gankit.datasets.mnist import write_idx
+
+    raw = folder / "MNIST" / "raw"
+    digits = torch.zeros(20, 28, 28, dtype=torch.uint8)
+    for index in range(20):
+        digits[index, 4 + index % 10 : 24, 10 + index % 7 : 14 + index % 7] = 255
+    write_idx(raw, digits, torch.arange(20) % 10)
+    return {"path": str(folder), "resolution": 16}
+
+
 def _example_metric(folder: Path) -> dict[str, Any]:
     """A stand-in feature network written to the folder, so the contract
     suite scores metrics without the Inception weights; few images, no cache."""
@@ -144,7 +156,7 @@ def _example_kid(folder: Path) -> dict[str, Any]:
 
 @hookimpl
 def register_components(registry: Any) -> None:
-    from gankit.datasets import ImagesDataset, ImagesOptions, ShapesDataset, ShapesOptions
+    from gankit.datasets import ImagesDataset, ImagesOptions, MnistDataset, MnistOptions, ShapesDataset, ShapesOptions
     from gankit.loggers import JsonlLogger, JsonlOptions, TensorBoardLogger, TensorBoardOptions
     from gankit.metrics import (
         FIDOptions,
@@ -162,6 +174,7 @@ def register_components(registry: Any) -> None:
     registry.add("scheduler", "alternating", AlternatingScheduler, AlternatingOptions)
     registry.add("dataset", "shapes", ShapesDataset, ShapesOptions, example={"resolution": 16, "size": 64})
     registry.add("dataset", "images", ImagesDataset, ImagesOptions, example=_example_image_folder)
+    registry.add("dataset", "mnist", MnistDataset, MnistOptions, example=_example_mnist_folder)
     registry.add("metric", "fid", FrechetInceptionDistance, FIDOptions, example=_example_metric)
     registry.add("metric", "kid", KernelInceptionDistance, KIDOptions, example=_example_kid)
     registry.add("metric", "precision_recall", PrecisionRecall, PrecisionRecallOptions, example=_example_metric)

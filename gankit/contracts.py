@@ -293,6 +293,27 @@ class Dataset(torch.utils.data.Dataset):
         blurred, shuffled and noise images it makes of any data."""
         return None
 
+    def without_mirrors(self) -> Dataset:
+        """The data as the published metric protocols take their real
+        images: without the mirror copies ``hflip`` adds (StyleGAN2-ADA's
+        metrics set ``xflip=False``; StudioGAN, Mimicry, torch-fidelity and
+        clean-fid read the images as they are). Metrics score this set
+        (docs/metrics.md). The default, for data with no mirror copies, is
+        the data itself; :class:`gankit.datasets.mirror.WithoutMirrors` is
+        the view a mirrored dataset returns."""
+        return self
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether the data holds mirror copies of its images (``hflip``)."""
+        return False
+
+    def describe(self) -> str:
+        """Where the samples come from, for a metric's protocol: a path
+        (with the folder inside an archive that names the split), or how
+        built-in data was made. The default is the class's name."""
+        return type(self).__name__
+
     def fingerprint(self) -> str:
         """A hash that changes when the samples do: metrics key the reference
         features they cache on it (docs/metrics.md). The default hashes the

@@ -229,3 +229,52 @@ def test_eval_has_help(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["eval", "--help"])
     assert exit_.value.code == 0 and "--real" in capsys.readouterr().out
+
+
+def test_metrics_score_the_real_images_without_their_mirror_copies(tmp_path: Path, registry, capsys) -> None:
+    """With hflip the data holds every image twice, once mirrored; the real
+    features come from the images as stored, as the published protocols take
+    them, unless --mirrored-reals asks for the doubled set."""
+    from gankit import recipe_from_text
+    from gankit.datasets import ShapesDataset, ShapesOptions
+    from gankit.testing import testing_registry
+
+    extractor_file = save_stand_in_extractor(tmp_path / "stand_in.pt")
+    text = _metrics_recipe(extractor_file).replace("size = 64\n", "size = 64\nhflip = true\n")
+    run = tmp_path / "run"
+    Run.start(
+        recipe_from_text(text, "mirrored.toml", testing_registry()), run_dir=run, registry=testing_registry(), progress="none"
+    ).train()
+    logged = json.loads((run / "log.jsonl").read_text().splitlines()[-1])["metrics"]["fid"]
+    assert logged["n_real"] == 64 and logged["real_images"].startswith("64 of the 64 images (no mirror copies)")
+
+    capsys.readouterr()
+    assert main(["eval", str(run), "--n", "32", "--extractor", str(extractor_file), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "against 64 of 64 real images (no mirror copies)" in captured.err.splitlines()[0]
+    assert json.loads(captured.out)["n_real"] == 64
+    assert main(["eval", str(run), "--n", "32", "--extractor", str(extractor_file), "--json", "--mirrored-reals"]) == 0
+    captured = capsys.readouterr()
+    assert "against 128 of 128 real images (mirror copies included)" in captured.err.splitlines()[0]
+    assert json.loads(captured.out)["n_real"] == 128
+
+    # the features are those of the stored images, not of their mirror images
+    dataset = ShapesDataset(ShapesOptions(resolution=8, size=64, hflip=True))
+    extractor = load_extractor(str(extractor_file))
+    features = dataset_features(dataset.without_mirrors(), extractor, None, 16, torch.device("cpu"), cache=False).values
+    stored = dataset.__getitems__(list(range(64)))[0]
+    mirrors = dataset.__getitems__(list(range(64, 128)))[0]
+    assert torch.equal(mirrors, stored.flip(-1))
+    assert torch.allclose(features, extractor(stored), atol=1e-5)
+    assert not torch.allclose(features, extractor(mirrors), atol=1e-3)
+
+
+def test_a_cache_made_before_the_mirror_rule_is_not_read(tmp_path: Path) -> None:
+    from gankit.datasets import ShapesDataset, ShapesOptions
+    from gankit.metrics.features import CACHE_FORMAT, reference_key
+
+    extractor = load_extractor(str(save_stand_in_extractor(tmp_path / "stand_in.pt")))
+    mirrored = ShapesDataset(ShapesOptions(resolution=8, size=64, hflip=True))
+    key, plain_key = reference_key(mirrored, extractor, 64), reference_key(mirrored.without_mirrors(), extractor, 64)
+    assert CACHE_FORMAT >= 2 and key["mirror_copies"] and not plain_key["mirror_copies"]
+    assert key["dataset"] != plain_key["dataset"]

@@ -4,9 +4,13 @@ the data position alone and a resumed run sees the same flips."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import torch
+
+from gankit.contracts import Dataset
+from gankit.images import ImageList
 
 
 def gather_mirrored(
@@ -25,3 +29,40 @@ def gather_mirrored(
     if flipped.any():
         images[flipped] = images[flipped].flip(-1)
     return images, source
+
+
+class WithoutMirrors(Dataset):
+    """The first half of a dataset mirrored by :func:`gather_mirrored`: its
+    images as stored, without their mirror copies
+    (:meth:`Dataset.without_mirrors`). Reads go to the dataset itself, so
+    nothing is decoded or kept twice."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.context = dataset.context
+        self.shuffle = dataset.shuffle
+        self.workers = dataset.workers
+
+    def __len__(self) -> int:
+        return len(self.dataset) // 2  # read anew: a dataset may drop undecodable files when prepared
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
+        if index.numel() and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"dataset index out of range (size {len(self)}, without mirror copies): {indices}")
+        return self.dataset.__getitems__(index.tolist())
+
+    def prepare(self) -> None:
+        self.dataset.prepare()
+
+    def unrecognizable(self, count: int, rng: torch.Generator) -> torch.Tensor | None:
+        return self.dataset.unrecognizable(count, rng)
+
+    def describe(self) -> str:
+        return self.dataset.describe()
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.dataset.fingerprint()} without mirror copies".encode()).hexdigest()
+
+    def picture(self, images: ImageList, nrow: int | None = None) -> torch.Tensor:
+        return self.dataset.picture(images, nrow)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from gankit.contracts import BuildContext, Dataset
-from gankit.datasets.mirror import gather_mirrored
+from gankit.datasets.mirror import WithoutMirrors, gather_mirrored
 from gankit.options import help_text, non_negative, positive, power_of_two
 
 
@@ -92,6 +92,17 @@ class ShapesDataset(Dataset):
     def prepare(self) -> None:
         if self._images is None:
             self._images, self._labels = render_shapes(self.options.seed, range(self.options.size), self.options.resolution)
+
+    @property
+    def mirrored(self) -> bool:
+        return self.options.hflip
+
+    def describe(self) -> str:
+        options = self.options
+        return f"the built-in shapes (seed {options.seed}, {options.size} images at {options.resolution}x{options.resolution})"
+
+    def without_mirrors(self) -> Dataset:
+        return WithoutMirrors(self) if self.options.hflip else self
 
     def unrecognizable(self, count: int, rng: torch.Generator) -> torch.Tensor:
         """Images like the data's, backgrounds, colours, sizes and outlines

@@ -14,7 +14,14 @@ from gankit.metrics.components import (
     protocol,
 )
 from gankit.metrics.features import Features, cache_folder, cached_model, dataset_features, generator_features
-from gankit.metrics.inception import RESIZE_FILTERS, FeatureExtractor, find_extractor, load_extractor, save_stand_in_extractor
+from gankit.metrics.inception import (
+    RESIZE_FILTERS,
+    FeatureExtractor,
+    find_extractor,
+    load_extractor,
+    resize_for_inception,
+    save_stand_in_extractor,
+)
 from gankit.metrics.recognizability import held_out_accuracy, held_out_split, real_halves
 from gankit.metrics.scores import frechet_distance, kernel_distance, mean_and_covariance, precision_recall
 
@@ -44,5 +51,6 @@ __all__ = [
     "mean_and_covariance",
     "precision_recall",
     "protocol",
+    "resize_for_inception",
     "save_stand_in_extractor",
 ]

@@ -48,15 +48,22 @@ class FeatureOptions:
     )
 
 
-def protocol(real: Features, fake: Features, extractor: FeatureExtractor, resolution: int, seed: int) -> Scores:
+def real_images(dataset: Dataset, count: int) -> str:
+    """Which real images a score used: how many, of how many, from where, and whether mirror copies were among them."""
+    copies = "mirror copies included" if dataset.mirrored else "no mirror copies"
+    return f"{count} of the {len(dataset)} images ({copies}) of {dataset.describe()}"
+
+
+def protocol(real: Features, fake: Features, extractor: FeatureExtractor, dataset: Dataset, seed: int) -> Scores:
     """The fields that make two scores comparable, stored next to each."""
     return {
         "n_real": real.count,
         "n_fake": fake.count,
         "extractor_sha256": extractor.sha256,
         "resize": extractor.resize,
-        "resolution": resolution,
+        "resolution": dataset.context.resolution,
         "seed": seed,
+        "real_images": real_images(dataset, real.count),
     }
 
 
@@ -106,13 +113,13 @@ class FeatureMetric(Metric):
         if key not in ctx.shared:
             ctx.shared[key] = self.real_features(ctx.dataset, extractor, ctx.batch_size, ctx.device)
         fake = self.fake_features(ctx, extractor)
-        return self.scores(ctx.shared[key], fake, extractor, ctx.dataset.context.resolution, ctx.seed, ctx.device)
+        return self.scores(ctx.shared[key], fake, extractor, ctx.dataset, ctx.seed, ctx.device)
 
     def scores(
-        self, real: Features, fake: Features, extractor: FeatureExtractor, resolution: int, seed: int, device: torch.device
+        self, real: Features, fake: Features, extractor: FeatureExtractor, dataset: Dataset, seed: int, device: torch.device
     ) -> Scores:
         """The score and, next to it, its protocol."""
-        return {**self.score(real, fake, seed, device), **protocol(real, fake, extractor, resolution, seed)}
+        return {**self.score(real, fake, seed, device), **protocol(real, fake, extractor, dataset, seed)}
 
     def score(self, real: Features, fake: Features, seed: int, device: torch.device) -> Scores:  # pragma: no cover - contract
         """The score alone; ``seed`` draws any random subsets."""

@@ -36,7 +36,9 @@ from gankit.sampling import generated_batches, seeded_latents
 
 CACHE_ENVIRONMENT_VARIABLE = "GANKIT_CACHE_DIR"
 #: Bump when what a cached file holds, or how features are made, changes.
-CACHE_FORMAT = 1
+#: 2: the key says whether the real images held mirror copies (metrics score
+#: the data without them since format 2; a format-1 file may hold them).
+CACHE_FORMAT = 2
 
 
 @attrs.define(eq=False)
@@ -127,6 +129,7 @@ def reference_key(dataset: Dataset, extractor: FeatureExtractor, n: int) -> dict
     return {
         "format": CACHE_FORMAT,
         "dataset": dataset.fingerprint(),
+        "mirror_copies": dataset.mirrored,
         "resolution": dataset.context.resolution,
         "extractor_sha256": extractor.sha256,
         "resize": extractor.resize,

