@@ -5,8 +5,14 @@ never unpickles arbitrary objects."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import pickle
+import pickletools
 import re
+import shutil
+import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +24,9 @@ from gankit.errors import UserError
 FORMAT = 1
 _NAME = re.compile(r"^checkpoint-(\d{12})\.pt$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+# what torch.save itself pickles into a checkpoint: anything else named in the file is someone's code
+_TORCH_GLOBALS = re.compile(r"^(torch\.|collections\.OrderedDict$)")
 
 # what Trainer.state_dict writes, and the type of each (stage may also be None)
 _LAYOUT: dict[str, type] = {
@@ -41,6 +50,9 @@ def checkpoint_path(folder: Path, nimg: int) -> Path:
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` to ``path`` through a hidden partial file, or leave
+    nothing. A full disk (or quota) raises :class:`OSError` with ``ENOSPC``,
+    however torch reported it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     try:
@@ -49,10 +61,50 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as error:
         # a half-written file is no checkpoint, and on a full disk it holds the space a retry needs
         partial.unlink(missing_ok=True)
+        if isinstance(error, Exception) and is_disk_full(error):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
         raise
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error``, or an error it was raised while handling, says the
+    disk or the quota is full: torch.save reports a full disk as a
+    RuntimeError of its zip writer ("unexpected pos") raised while handling
+    the OSError of the write."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in _FULL:
+            return True
+        seen.add(id(current))
+        # ``raise ... from None`` (a message already written for it) ends the chain
+        current = current.__cause__ if current.__cause__ is not None or current.__suppress_context__ else current.__context__
+    return False
+
+
+def state_nbytes(state: Any) -> int:
+    """About how many bytes a checkpoint of ``state`` takes: its tensors'."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, dict):
+        return sum(state_nbytes(value) for value in state.values())
+    if isinstance(state, (list, tuple)):
+        return sum(state_nbytes(value) for value in state)
+    return 0
+
+
+def free_bytes(folder: Path) -> int | None:
+    """The bytes free to this user on the disk that holds ``folder`` (or its nearest existing parent)."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            try:
+                return shutil.disk_usage(candidate).free
+            except OSError:
+                return None
+    return None
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -78,7 +130,12 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     if empty:
         raise UserError(f"{path}: not a readable gankit checkpoint (the file is empty: its write never finished)")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of a file it then refuses: the refusal says enough
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"{path}: refused: {_pickled_contents(path)}; gankit never unpickles such a file") from None
     except Exception as error:
         raise UserError(f"{path}: not a readable gankit checkpoint ({_reason(error)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -107,14 +164,54 @@ def restoring(path: Path, into: str) -> Iterator[None]:
         raise UserError(f"{path}: does not fit {into}: {_reason(error)}") from None
 
 
+def _pickled_contents(path: Path) -> str:
+    """What a file that torch's safe loader refused holds, read with
+    pickletools, which runs nothing: the Python objects its pickle names."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((member for member in archive.namelist() if member.endswith("data.pkl")), None)
+                data = archive.read(name) if name else b""
+            kind = "a torch.save file"
+        else:
+            data = path.read_bytes()
+            kind = "a raw Python pickle, not a checkpoint torch.save writes"
+        names = _pickle_globals(data)
+    except Exception:  # a pickle too damaged to list: what it would load is unknown, and refused all the same
+        return "it holds a pickle that is not a gankit checkpoint's"
+    foreign = [name for name in names if not _TORCH_GLOBALS.match(name)]
+    if not foreign:
+        return f"it is {kind}, which torch's safe loader cannot read"
+    listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+    return f"it is {kind}, holding Python objects ({listed}) whose loading would run their code"
+
+
+def _pickle_globals(data: bytes) -> list[str]:
+    """The classes and functions a pickle names, in order, each once."""
+    names: list[str] = []
+    strings: list[str] = []
+    for opcode, argument, _ in pickletools.genops(data):
+        if opcode.name in ("GLOBAL", "INST"):
+            found = str(argument).replace(" ", ".")
+        elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+            found = f"{strings[-2]}.{strings[-1]}"
+        else:
+            if isinstance(argument, str):
+                strings.append(argument)
+            continue
+        found = "".join(char if char.isprintable() else "?" for char in found[:100])  # the file's text, on one line
+        if found not in names:
+            names.append(found)
+    return names
+
+
 def _reason(error: BaseException) -> str:
     """``error`` in one line: torch's multi-line messages shortened to what
     is wrong, without its colours or its advice to load with
     ``weights_only=False`` (which would run code from the file)."""
     text = _ANSI.sub("", str(error))
-    if "WeightsUnpickler error:" in text:
-        refused = text.split("WeightsUnpickler error:", 1)[1].split(". ", 1)[0].strip()
-        return f"it holds Python objects, which gankit never unpickles: {refused}"
+    if "weights_only" in text:
+        return f"{error.__class__.__name__}: torch's safe loader refused it"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if lines and lines[0].startswith("Error(s) in loading state_dict for"):
         # torch lists every mismatched tensor, one per line: the first says enough

@@ -75,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="a live progress bar, or one line per tick (auto: a bar on a terminal)",
     )
+    run.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch's CPU threads (default: torch's, one per core); on a machine other work keeps busy, fewer threads than "
+        "cores avoid waiting for a taken core (docs/reliability.md, Threads)",
+    )
 
     check = commands.add_parser(
         "check",
@@ -159,6 +166,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="real images (folder or zip) read by the images dataset at the generator's resolution (default: the "
         "checkpoint's recipe's data)",
+    )
+    evaluate.add_argument(
+        "--mirrored-reals",
+        action="store_true",
+        help="score against the data with the mirror copies its hflip adds (default: without them, as the published protocols)",
     )
     evaluate.add_argument("--raw", action="store_true", help="score the raw generator instead of its moving average")
     _add_truncation_arguments(evaluate)
@@ -250,6 +262,12 @@ def _train(args: argparse.Namespace) -> int:
             args.recipe, args.resume = None, args.run_dir
     if (args.recipe is None) == (args.resume is None):
         raise UserError("give a recipe to start a run, or --resume RUN_DIR to continue one (not both)")
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise UserError(f"--threads: expected a positive number, got {args.threads}")
+        torch.set_num_threads(args.threads)
     say = print if is_writer() else lambda *_, **__: None  # under torchrun, process 0 speaks for all
     if args.resume:
         run = Run.resume(args.resume, args.overrides, progress=args.progress)
@@ -272,6 +290,16 @@ def _train(args: argparse.Namespace) -> int:
         )
         return 128 + stop.signum
     summary = ", ".join(f"{key} {value}" for key, value in record.items() if key.startswith(("loss/", "metrics")))
+    trainer = run.trainer
+    if trainer.out_of_time and trainer.nimg < trainer.total_nimg:
+        minutes = run.recipe.train.minutes
+        say(
+            f"gankit: stopped at the end of the tick that reached train.minutes ({minutes:g} minutes of training), at "
+            f"{trainer.nimg / 1000:g} of {trainer.total_nimg / 1000:g} kimg; checkpoint written ({summary}); go on with: "
+            f"gankit run --resume {run_dir} --set train.minutes={2 * minutes:g}",
+            file=sys.stderr,
+        )
+        return 0
     say(
         f"gankit: done, {run.trainer.nimg / 1000:g} kimg in {record.get('elapsed_s', 0):.0f} s ({summary}); samples in "
         f"{run_dir / 'samples' if run_dir else '-'}",
@@ -530,6 +558,7 @@ def _report(name: str, result: dict[str, Any], as_json: bool) -> None:
         "truncation",
         "seed",
         "seconds",
+        "real_images",
         "real",
         "fake",
     )
@@ -551,8 +580,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError("give a run or checkpoint to score its generator, or --real A --real B to score two image sets (not both)")
     if args.real and len(args.real) != 2:
         raise UserError(f"--real: give exactly two image sets, the reference first (got {len(args.real)})")
-    if args.real and (args.raw or args.data or args.truncation is not None):
-        raise UserError("--raw, --data and --truncation score a checkpoint; with --real there is none")
+    if args.real and (args.raw or args.data or args.truncation is not None or args.mirrored_reals):
+        raise UserError("--raw, --data, --mirrored-reals and --truncation score a checkpoint; with --real there is none")
     for flag, value in (("--n", args.n), ("--n-real", args.n_real), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise UserError(f"{flag}: expected a positive number, got {value}")
@@ -580,10 +609,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         loaded = Run.from_checkpoint(args.source, raw=args.raw, device=str(device))
         dataset = _eval_data(args.data, loaded.recipe, loaded.context, loaded.checkpoint)
+        if not args.mirrored_reals:
+            dataset = dataset.without_mirrors()
         network = "raw" if args.raw else "ema"
         labels = {"network": network, **_apply_truncation(loaded.generator, args)}
+        scored = min(args.n_real, len(dataset)) if args.n_real else len(dataset)
+        copies = "mirror copies included" if dataset.mirrored else "no mirror copies"
         print(
-            f"gankit: scoring the {network} generator of {loaded.checkpoint} against {len(dataset)} real images on {device}",
+            f"gankit: scoring the {network} generator of {loaded.checkpoint} against {scored} of {len(dataset)} real images "
+            f"({copies}) on {device}",
             file=sys.stderr,
         )
         context = MetricContext(loaded.generator, dataset, device, args.batch_size, args.seed)

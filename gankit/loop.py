@@ -14,6 +14,7 @@ import contextlib
 import copy
 import functools
 import itertools
+import math
 import operator
 import os
 import resource
@@ -211,6 +212,17 @@ TickCallback = Callable[[dict[str, Any]], None]
 StepCallback = Callable[["Trainer"], None]
 
 
+def _out_of_range(values: dict[str, float], limit: float, option: str) -> str:
+    """The values that are not finite, and those past ``limit`` with the
+    train option that sets it: ``loss/D = nan``, ``loss/G = 1.6e+14 past
+    train.loss_limit = 1e+06``; the empty string when there are none."""
+    found = [f"{name} = {value:g}" for name, value in values.items() if not math.isfinite(value)]
+    past = [f"{name} = {value:.3g}" for name, value in values.items() if math.isfinite(value) and abs(value) > limit]
+    if past:
+        found.append(f"{' and '.join(past)} past train.{option} = {limit:.3g}")
+    return ", ".join(found)
+
+
 class Trainer:
     """Trains the components of one recipe: networks, optimizers, gradient
     scalers, the EMA generator, counters and random state, with
@@ -271,11 +283,14 @@ class Trainer:
         self.tick_callbacks: list[TickCallback] = []
         self.step_callbacks: list[StepCallback] = []
         self.stop_requested = False
+        self.train_seconds = 0.0  # time spent in training iterations, summed over resumes (train.minutes)
+        self.out_of_time = False  # a tick ended past train.minutes: the run is finished for its budget
         self.prepared_from_data = False  # the networks' prepare_from_data ran, or a checkpoint holds what it made
         self._stats: dict[str, tuple[torch.Tensor, int]] = {}  # name: (sum over the tick, count)
         self.lr_factor = 1.0  # lowered by each rollback after a non-finite step (train.on_nonfinite)
         self._consecutive_skips = 0
         self._tick_skips = 0
+        self._warned_blowup = False  # train.on_blowup = warn says it once; each tick's record says it again
         self.reuses_fakes = False  # this iteration's D phase keeps G(z) for the G phase (train.reuse_fakes)
         self._reused_fakes: tuple[ImageList, torch.Tensor | None] | None = None
         self.compiled = False
@@ -302,7 +317,12 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
-        return self.nimg >= self.total_nimg
+        """train.kimg reached, or a tick ended past train.minutes."""
+        return self.nimg >= self.total_nimg or self.out_of_time
+
+    def _time_is_up(self) -> bool:
+        minutes = self.options.minutes
+        return minutes is not None and distributed.any_true(self.train_seconds >= 60 * minutes, self.device)
 
     # -- set-up -------------------------------------------------------------
 
@@ -360,6 +380,7 @@ class Trainer:
                 "tick_start_nimg": self.tick_start_nimg,
                 "batch_size": self.batch_size,
                 "lr_factor": self.lr_factor,
+                "train_seconds": self.train_seconds,
             },
             "stage": attrs.asdict(self.stage) if self.stage else None,
             "rng": {
@@ -386,6 +407,8 @@ class Trainer:
         self.tick, self.tick_start_nimg = progress["tick"], progress["tick_start_nimg"]
         self.batch_size = progress["batch_size"]
         self.lr_factor = float(progress.get("lr_factor", 1.0))
+        self.train_seconds = float(progress.get("train_seconds", 0.0))  # not in checkpoints older than train.minutes
+        self.out_of_time = False  # a resume with a larger budget goes on
         self.prepared_from_data = True
         if state["stage"]:
             self._set_stage(Stage(**state["stage"]))
@@ -491,11 +514,13 @@ class Trainer:
         taken. One host sync per phase step: a NaN must not reach the weights
         unnoticed. When it is not finite, train.on_nonfinite decides: skip the
         update (returns False), or raise :class:`NonFinite` naming the term."""
-        if distributed.all_agree(bool(torch.isfinite(objective)), self.device):  # every process takes the step, or none
+        limit = self.options.loss_limit if self.options.on_blowup == "nonfinite" else math.inf
+        sane = torch.isfinite(objective) & (objective.detach().abs() <= limit)  # NaN fails both, in the same host sync
+        if distributed.all_agree(bool(sane), self.device):  # every process takes the step, or none
             self._consecutive_skips = 0
             return True
-        bad = [f"{name} = {float(term.detach())}" for name, term in terms.items() if not bool(torch.isfinite(term))]
-        where = f"{phase} step {step}: {', '.join(bad) or f'the objective = {float(objective.detach())}'}"
+        bad = _out_of_range({name: float(term.detach()) for name, term in terms.items()}, limit, "loss_limit")
+        where = f"{phase} step {step}: {bad or _out_of_range({'the objective': float(objective.detach())}, limit, 'loss_limit')}"
         if distributed.active():
             where += f" (on process {self.rank})" if bad else " (on another process)"
         if self.options.on_nonfinite == "skip":
@@ -516,11 +541,54 @@ class Trainer:
 
     def check_weights(self) -> None:
         """Raise :class:`NonFinite` when a parameter or buffer of a network is
-        NaN or infinite; a run calls it before writing a checkpoint."""
+        NaN or infinite, or with ``train.on_blowup = nonfinite`` a parameter
+        passes ``train.weight_limit``; a run calls it before writing a checkpoint."""
         for role, network in (("generator", self.G), ("discriminator", self.D), ("generator_ema", self.G_ema)):
             for name, tensor in itertools.chain(network.named_parameters(), network.named_buffers()):
                 if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                     raise NonFinite(f"weights: {role}.{name} holds NaN or infinite values", self.nimg / 1000)
+        if self.options.on_blowup == "nonfinite" and (largest := self._largest_weight())[1] > self.options.weight_limit:
+            raise NonFinite(f"weights: {_out_of_range(dict([largest]), self.options.weight_limit, 'weight_limit')}", self.nimg / 1000)
+
+    def _largest_weight(self) -> tuple[str, float]:
+        """The parameter of G or D with the largest magnitude, and that magnitude (one host sync)."""
+        named = [
+            (f"{role}.{name}", parameter)
+            for role, network in (("generator", self.G), ("discriminator", self.D))
+            for name, parameter in network.named_parameters()
+            if parameter.is_floating_point() and parameter.numel()
+        ]
+        if not named:
+            return "", 0.0
+        peaks = torch.stack([parameter.detach().abs().max().float() for _, parameter in named])
+        index = int(peaks.argmax())
+        return named[index][0], float(peaks[index])
+
+    def _watch_blowup(self, record: dict[str, Any]) -> None:
+        """A tick whose mean loss or penalty passes ``train.loss_limit``, or
+        whose weights pass ``train.weight_limit``, while still finite: a run
+        on its way to NaN, or one that trains on without learning. Say so
+        (the record's ``blowup``), or with ``train.on_blowup = nonfinite``
+        handle it as a NaN."""
+        options = self.options
+        losses = {name: value for name, value in record.items() if name.startswith(("loss/", "reg/")) and math.isfinite(value)}
+        where, largest = self._largest_weight()
+        weights = {where: largest} if math.isfinite(largest) else {}  # NaN weights are check_weights' to report
+        found = [_out_of_range(losses, options.loss_limit, "loss_limit"), _out_of_range(weights, options.weight_limit, "weight_limit")]
+        blowup = "; ".join(filter(None, found))
+        if not blowup:
+            return
+        if options.on_blowup == "nonfinite":
+            raise NonFinite(f"tick {self.tick}: {blowup}", self.nimg / 1000)
+        record["blowup"] = blowup
+        if not self._warned_blowup and self.rank == 0:
+            self._warned_blowup = True
+            print(
+                f"gankit: warning: at {self.nimg / 1000:g} kimg {record['blowup']}: training has likely blown up; lower the learning "
+                "rates, or set train.on_blowup = nonfinite to handle it as train.on_nonfinite says (docs/reliability.md)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _optimize(self, role: str, network: nn.Module, objective: torch.Tensor) -> None:
         opt, scaler = self.optimizers[role], self.scalers[role]
@@ -639,8 +707,11 @@ class Trainer:
             "img_per_s": round(tick_nimg / max(tick_seconds, 1e-9), 2),
             "sec_per_kimg": round(tick_seconds / max(tick_nimg / 1000, 1e-9), 3),
             "elapsed_s": round(elapsed, 2),
+            "train_s": round(self.train_seconds, 2),
             "memory_mb": round(self._memory_mb(), 1),
         }
+        if self.out_of_time and self.nimg < self.total_nimg:
+            record["stopped"] = f"train.minutes: {self.options.minutes:g} minutes of training reached"
         if self._tick_skips:
             record["nonfinite_skipped"] = self._tick_skips
             self._tick_skips = 0
@@ -669,7 +740,9 @@ class Trainer:
         batches = self._batches()
         record: dict[str, Any] = {}
         tick_time, tick_nimg0 = time.perf_counter(), self.nimg
+        self.out_of_time = self._time_is_up()  # resumed without a larger budget: nothing to train
         while not self.finished and not distributed.any_true(self.stop_requested, self.device):
+            iteration_start = time.perf_counter()
             plan = self.scheduler.plan(self._progress())
             if self._apply(plan):
                 batches = self._batches()
@@ -690,10 +763,13 @@ class Trainer:
             update_ema(self.G_ema, self.G, self._ema_beta())
             for step_callback in self.step_callbacks:
                 step_callback(self)
+            self.train_seconds += time.perf_counter() - iteration_start
             if self.finished or self.nimg >= self.tick_start_nimg + self.options.tick_kimg * 1000:
+                self.out_of_time = self._time_is_up()
                 self.tick += 1
                 now = time.perf_counter()
                 record = self._tick_record(now - started, self.nimg - tick_nimg0, now - tick_time)
+                self._watch_blowup(record)
                 self.tick_start_nimg = self.nimg
                 for tick_callback in self.tick_callbacks:
                     tick_callback(record)

@@ -5,9 +5,10 @@ on every recipe before they build anything."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -31,14 +32,61 @@ def preflight(recipe: Recipe) -> None:
     _check_memory(recipe, dataset, networks, plans)
 
 
-def _meta_networks(recipe: Recipe, context: BuildContext) -> dict[str, torch.nn.Module] | None:
+#: The most submodules, parameters and buffers one network may register. The
+#: largest networks of gankit's recipes have a few hundred; far more is a
+#: typing mistake, and building it even on the meta device takes time and
+#: host memory that grow with the mistake.
+MAX_NETWORK_PARTS = 10_000
+
+
+class _TooManyParts(Exception):
+    """A network being built on the meta device passed :data:`MAX_NETWORK_PARTS`."""
+
+
+@contextlib.contextmanager
+def _counting_parts(limit: int) -> Iterator[None]:
+    """Raise :class:`_TooManyParts` inside the constructor that registers the
+    ``limit``-th submodule, parameter or buffer, so that a network of a
+    hundred million layers is refused after a few thousand, not built."""
+    count = 0
+
+    def count_one(*_: Any) -> None:
+        nonlocal count
+        count += 1
+        if count > limit:
+            raise _TooManyParts
+
+    registration = torch.nn.modules.module
+    handles = [
+        registration.register_module_module_registration_hook(count_one),
+        registration.register_module_parameter_registration_hook(count_one),
+        registration.register_module_buffer_registration_hook(count_one),
+    ]
     try:
-        with torch.device("meta"):
-            return {role: recipe.components[role].build(context) for role in ROLES}
-    except UserError:
-        raise
-    except Exception:  # a factory that reads its tensors' values cannot run on meta: building for real will tell
-        return None
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _meta_networks(recipe: Recipe, context: BuildContext) -> dict[str, torch.nn.Module] | None:
+    networks = {}
+    for role in ROLES:
+        spec = recipe.components[role]
+        try:
+            with torch.device("meta"), _counting_parts(MAX_NETWORK_PARTS):
+                networks[role] = spec.build(context)
+        except _TooManyParts:
+            raise recipe.error(
+                spec.culprit(),
+                f"the {role} would be built of more than {MAX_NETWORK_PARTS:,} layers, parameters and buffers, "
+                "gankit's bound on one network (its recipes' largest have a few hundred)",
+            ) from None
+        except UserError:
+            raise
+        except Exception:  # a factory that reads its tensors' values cannot run on meta: building for real will tell
+            return None
+    return networks
 
 
 def _plans(recipe: Recipe, points: int = 1000) -> list[tuple[int, StepPlan]]:
@@ -109,8 +157,7 @@ def _check_memory(recipe: Recipe, dataset: Any, networks: dict[str, torch.nn.Mod
     # in memory: a dataset that says so with an ``in_memory`` attribute (the images dataset), else one
     # read by no worker process from a finite store that it shuffles (shapes)
     if getattr(dataset, "in_memory", dataset.workers == 0 and type(dataset).shuffle):
-        # mirror images (hflip) are flipped when read, not stored
-        stored = len(dataset) // (2 if getattr(recipe.data.options, "hflip", False) else 1)
+        stored = len(dataset.without_mirrors())  # mirror images (hflip) are flipped when read, not stored
         needs.append(
             _Need(
                 recipe.data.culprit(),
@@ -145,8 +192,10 @@ def _check_memory(recipe: Recipe, dataset: Any, networks: dict[str, torch.nn.Mod
         if capacity is None or total <= capacity:
             continue
         worst = max(pool, key=lambda need: need.nbytes)
-        rest = f" ({_size(total)} with the rest of training)" if worst.nbytes <= capacity else ""
-        raise recipe.error(worst.path, f"{worst.what} at least {_size(worst.nbytes)}{rest}, more than the {_size(capacity)} of {where}")
+        rest = f" ({size_text(total)} with the rest of training)" if worst.nbytes <= capacity else ""
+        raise recipe.error(
+            worst.path, f"{worst.what} at least {size_text(worst.nbytes)}{rest}, more than the {size_text(capacity)} of {where}"
+        )
 
 
 def _training_device(name: str) -> torch.device:
@@ -173,7 +222,8 @@ def device_memory(device: torch.device) -> int | None:
     return int(torch.cuda.get_device_properties(index).total_memory)
 
 
-def _size(nbytes: float) -> str:
+def size_text(nbytes: float) -> str:
+    """``nbytes`` as people read it: 2.9 MiB."""
     units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
     power = min(int(math.log(max(nbytes, 1), 1024)), len(units) - 1)
     return f"{nbytes / 1024**power:.1f} {units[power]}"

@@ -40,6 +40,15 @@ KeyPath = tuple[str, ...]
 
 TOP_LEVEL_KEYS = ("extends", "name", *(kind.recipe_key for kind in KINDS.values()), "train")
 
+#: Options of earlier gankit versions, and what a recipe writes instead: a
+#: recipe that still sets one is told, not only that the key is unknown.
+REMOVED_KEYS: dict[KeyPath, str] = {
+    ("train", "tensorboard"): (
+        "removed: loggers are now chosen with [loggers] tables; without any a run writes jsonl and tensorboard, "
+        "and [loggers.jsonl] alone (no [loggers.tensorboard]) writes no TensorBoard files"
+    ),
+}
+
 
 def _device_name(instance: Any, attribute: "attrs.Attribute[Any]", value: str) -> None:
     if value not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", value):
@@ -52,6 +61,15 @@ class TrainOptions:
 
     kimg: float = attrs.field(
         default=100.0, validator=positive(), metadata=help_text("training length, in thousands of real images shown to the discriminator")
+    )
+    minutes: float | None = attrs.field(
+        default=None,
+        validator=positive(),
+        metadata=help_text(
+            "a time budget: stop at the end of the tick during which the run's training time, summed over resumes and not "
+            "counting metrics, samples and checkpoints, reaches this many minutes (unset: kimg alone ends the run); "
+            "--resume with a larger budget goes on"
+        ),
     )
     batch_size: int = attrs.field(
         default=64, validator=positive(), metadata=help_text("images per step (a scheduler may change it per stage)")
@@ -106,6 +124,25 @@ class TrainOptions:
     rollback_limit: int = attrs.field(
         default=3, validator=positive(), metadata=help_text("on_nonfinite = rollback: rollbacks before stopping")
     )
+    loss_limit: float = attrs.field(
+        default=1e6,
+        validator=positive(),
+        metadata=help_text(
+            "a loss or penalty past this magnitude has blown up, though finite (a tick's mean; each step's too with on_blowup = nonfinite)"
+        ),
+    )
+    weight_limit: float = attrs.field(
+        default=1e5,
+        validator=positive(),
+        metadata=help_text("a weight of the generator or the discriminator past this magnitude has blown up (checked every tick)"),
+    )
+    on_blowup: Literal["warn", "nonfinite"] = attrs.field(
+        default="warn",
+        metadata=help_text(
+            "when a loss or a weight passes loss_limit or weight_limit: warn (one line, and a blowup entry in each tick's "
+            "log record), or nonfinite: handle it as a NaN, as on_nonfinite says"
+        ),
+    )
     reuse_fakes: bool = attrs.field(
         default=False,
         metadata=help_text(
@@ -135,6 +172,7 @@ class TrainOptions:
         fields = attrs.fields(TrainOptions)
         one_of(("fp32", "bf16", "fp16"))(self, fields.precision, self.precision)
         one_of(("stop", "skip", "rollback"))(self, fields.on_nonfinite, self.on_nonfinite)
+        one_of(("warn", "nonfinite"))(self, fields.on_blowup, self.on_blowup)
         one_of(("default", "reduce-overhead", "max-autotune"))(self, fields.compile_mode, self.compile_mode)
 
 
@@ -323,7 +361,14 @@ def _problems(error: BaseException, path: KeyPath, cls: type | None) -> Any:
         known = [field.name for field in attrs.fields(error.cl)] if attrs.has(error.cl) else []
         for key in sorted(error.extra_fields):
             near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f" (did you mean {near[0]}?)" if near else f"; known keys: {', '.join(known)}"
+            if near:
+                hint = f" (did you mean {near[0]}?)"
+            elif key in TOP_LEVEL_KEYS:
+                hint = f": {_top_level_place(key)}, not a key of this table"
+            elif known:
+                hint = f"; known keys: {', '.join(known)}"
+            else:
+                hint = ": this table takes no keys besides type"
             yield path + (key,), f"unknown key{hint}"
         return
     if isinstance(error, (ClassValidationError, IterableValidationError, BaseExceptionGroup)):
@@ -351,6 +396,24 @@ def _problems(error: BaseException, path: KeyPath, cls: type | None) -> Any:
         yield path, message.replace("typing.Literal", "").replace(" not in literal", " is not one of")
         return
     yield path, message
+
+
+def _top_level_place(key: str) -> str:
+    """Where a recipe writes the top-level ``key``."""
+    kind = next((kind for kind in KINDS.values() if kind.recipe_key == key), None)
+    if kind is None:
+        return f"{key} is a table of its own, [{key}]" if key == "train" else f"{key} is set at the top of a recipe, before any table"
+    return f"{key} is a table of its own, [{key}.NAME] for each {kind.name}" if kind.named else f"{key} is a table of its own, [{key}]"
+
+
+def _invalid_error(source: "RecipeSource", table: KeyPath, invalid: _Invalid) -> UserError:
+    """The first problem of a table's options, with the replacement of an
+    option that earlier gankit versions had (:data:`REMOVED_KEYS`)."""
+    relative, message = invalid.problems[0]
+    path = table + relative
+    if message.startswith("unknown key") and path in REMOVED_KEYS:
+        message = f"unknown key: {REMOVED_KEYS[path]}"
+    return source.error(path, message)
 
 
 def drop_none(value: Any) -> Any:
@@ -392,24 +455,81 @@ class RecipeSource:
 
 def dotted(path: KeyPath) -> str:
     """A key path as TOML writes it: generator.latent_size, generator."a.b"."""
-    return ".".join(part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else json.dumps(part) for part in path)
+    return ".".join(part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else json.dumps(part, ensure_ascii=False) for part in path)
+
+
+class _Unreadable(Exception):
+    """A recipe file that cannot be read as text; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _recipe_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _Unreadable("no such recipe file") from None
+    except UnicodeDecodeError as error:
+        raise _Unreadable(f"not a recipe: a recipe is UTF-8 text, and byte {error.start} of this file is not (a binary file?)") from None
+    except (IsADirectoryError, PermissionError) as error:
+        raise _Unreadable(f"cannot read the recipe ({error.__class__.__name__}: {error.strerror})") from None
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such recipe file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: cannot read the recipe ({error.__class__.__name__}: {error})") from None
+        text = _recipe_text(path)
+    except _Unreadable as error:
+        raise UserError(f"{path}: {error.reason}") from None
     return parse_toml(text, str(path)), text
+
+
+_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$")
 
 
 def parse_toml(text: str, origin: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise UserError(f"{origin}: TOML syntax error: {error}") from None
+        raise _syntax_error(text, origin, str(error)) from None
+
+
+def _syntax_error(text: str, origin: str, message: str) -> UserError:
+    """The TOML parser's complaint as a recipe error: the key written on the
+    line it stopped at, and what is wrong with it in gankit's words where
+    the parser's text does not say (a key set twice, a non-ASCII bare key)."""
+    position = _POSITION.search(message)
+    if position is None:
+        return UserError(f"{origin}: TOML syntax error: {message}")
+    number, reason = int(position.group(1)), message[: position.start()]
+    lines = text.splitlines()
+    line = lines[number - 1].split("#", 1)[0].strip() if number <= len(lines) else ""
+    table: KeyPath = ()
+    for earlier in lines[: number - 1]:
+        if header := _HEADER.match(earlier):
+            table = _split_key(header.group(1))
+    if line.startswith("["):
+        written = line.strip("[] \t").split("]", 1)[0].strip()
+        path, what = _split_key(written), "table name"
+    elif "=" in line:
+        written = line.split("=", 1)[0].strip()
+        path, what = table + _split_key(written), "key"
+    else:
+        return UserError(f"{origin}: TOML syntax error: {reason} (line {number})")
+    first = _find_line("\n".join(lines[: number - 1]), path)
+    if not written.isascii():
+        explanation = (
+            f"not a {what} gankit knows: a bare {what} holds only ASCII letters, digits, '-' and '_', as every "
+            f"{what} of a recipe does (docs/recipes.md lists them)"
+        )
+    elif reason.startswith("Cannot overwrite a value") and first:
+        explanation = f"set twice: line {first} sets it already, and a key is set once"
+    elif reason.startswith("Cannot declare") and first:
+        explanation = f"the table [{dotted(path)}] is declared twice (first at line {first}): put its keys under one header"
+    else:
+        explanation = f"TOML syntax error: {reason}"
+    return UserError(f"{origin}: {dotted(path)}: {explanation} (line {number})")
 
 
 def _record(origins: dict[KeyPath, str], table: Mapping[str, Any], origin: str, prefix: KeyPath = ()) -> None:
@@ -448,6 +568,10 @@ def load_source(path: Path, overrides: Sequence[str] = (), _chain: tuple[Path, .
         base_path = (path.parent / extends) if not Path(extends).is_absolute() else Path(extends)
         if not base_path.is_file():
             raise UserError(f"{origin}: extends: no such recipe {str(base_path)!r}" + _line_suffix(text, ("extends",)))
+        try:
+            _recipe_text(base_path)
+        except _Unreadable as error:
+            raise UserError(f"{origin}: extends: {str(base_path)!r}: {error.reason}" + _line_suffix(text, ("extends",))) from None
         base = load_source(base_path, (), (*_chain, resolved))
         source.data, source.origins, source.texts = base.data, base.origins, {**base.texts, origin: text}
     _record(source.origins, data, origin)
@@ -583,8 +707,7 @@ def structure_recipe(source: RecipeSource, registry: Registry) -> Recipe:
         try:
             options = structure_options(table, component.options)
         except _Invalid as invalid:
-            relative, message = invalid.problems[0]
-            raise source.error(path + relative, message) from None
+            raise _invalid_error(source, path, invalid) from None
         return ComponentSpec(kind=kind, name=name, component=component, options=options, path=path, source=source)
 
     components: dict[str, Any] = {}
@@ -613,8 +736,7 @@ def structure_recipe(source: RecipeSource, registry: Registry) -> Recipe:
     try:
         train = structure_options(train_table, TrainOptions)
     except _Invalid as invalid:
-        relative, message = invalid.problems[0]
-        raise source.error(("train",) + relative, message) from None
+        raise _invalid_error(source, ("train",), invalid) from None
 
     name = data.get("name") or (source.path.stem if source.path else "recipe")
     if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]+", name):

@@ -19,7 +19,7 @@ From Python::
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import fcntl
 import importlib.metadata
 import json
@@ -32,7 +32,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,7 +49,7 @@ from gankit.images import ImageList, to_float_images
 from gankit.loggers import drop_ticks_after
 from gankit.loop import Trainer, build_generator, select_device
 from gankit.pictures import save_scale_grids
-from gankit.preflight import preflight
+from gankit.preflight import preflight, size_text
 from gankit.recipe import Change, ComponentSpec, Recipe, load_recipe, recipe_from_text, resume_changes
 from gankit.registry import Registry, default_registry
 from gankit.sampling import generate, grid_latents, seeded_latents
@@ -133,9 +133,10 @@ class Run:
             raise UserError(folder)
         run = cls(recipe, trainer, folder, registry, progress)
         if run.run_dir is not None:
-            if source is not None:
-                (run.run_dir / "recipe.toml").write_bytes(source)
-            (run.run_dir / "resolved.toml").write_text(recipe.resolved_toml())
+            with run._full_disk_is_one_line():
+                if source is not None:
+                    (run.run_dir / "recipe.toml").write_bytes(source)
+                (run.run_dir / "resolved.toml").write_text(recipe.resolved_toml())
         return run
 
     @classmethod
@@ -185,10 +186,11 @@ class Run:
         run = cls(recipe, trainer, run_dir, registry, progress)
         run.checkpoint = state_path
         if run.run_dir is not None:
-            lock_run_dir(run_dir).close()  # another process training in it would see its log changed
-            drop_ticks_after(run_dir / "log.jsonl", trainer.tick)
-            if changes:
-                _note_resume(run_dir / "resolved.toml", recipe, changes, trainer.nimg, state_path)
+            with run._full_disk_is_one_line():
+                lock_run_dir(run_dir).close()  # another process training in it would see its log changed
+                drop_ticks_after(run_dir / "log.jsonl", trainer.tick)
+                if changes:
+                    _note_resume(run_dir / "resolved.toml", recipe, changes, trainer.nimg, state_path)
         return run
 
     @classmethod
@@ -246,13 +248,14 @@ class Run:
         :class:`~gankit.errors.NonFinite` is raised and no checkpoint holds it."""
         trainer = self._trainer()
         trainer.dataset.prepare()
-        self._open()
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            record = self._train_with_rollbacks(trainer)
-            if self._signal is not None and not trainer.finished:
-                self.save_checkpoint()  # still under this run's handlers: a second Ctrl-C cannot cut it short
-                raise Interrupted(self._signal, self.run_dir)
+            with self._full_disk_is_one_line():
+                self._open()
+                record = self._train_with_rollbacks(trainer)
+                if self._signal is not None and not trainer.finished:
+                    self.save_checkpoint()  # still under this run's handlers: a second Ctrl-C cannot cut it short
+                    raise Interrupted(self._signal, self.run_dir)
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
@@ -384,10 +387,13 @@ class Run:
             self.save_checkpoint()
 
     def _show_tick(self, record: dict[str, Any]) -> None:
+        minutes = self.recipe.train.minutes
         if self._bar is not None:
-            self._bar.set_postfix_str(_postfix(record), refresh=False)
+            # the bar's own estimate follows kimg; a time budget that ends the run sooner has its own
+            left = f", ETA {_duration(remaining_seconds(record, self._trainer().total_nimg, minutes))}" if minutes is not None else ""
+            self._bar.set_postfix_str(_postfix(record) + left, refresh=False)
         elif self.progress == "lines":
-            print(_tick_line(record, self._trainer().total_nimg), file=sys.stderr, flush=True)
+            print(_tick_line(record, self._trainer().total_nimg, minutes), file=sys.stderr, flush=True)
 
     # -- outputs -----------------------------------------------------------------
 
@@ -404,19 +410,46 @@ class Run:
         path = ckpt.checkpoint_path(folder, trainer.nimg)
         failure = None
         if self.run_dir is not None:
+            state = trainer.state_dict()
             try:
-                ckpt.save_atomic(trainer.state_dict(), path)
+                ckpt.save_atomic(state, path)
             except OSError as error:
-                why = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else error.strerror or str(error)
-                good = ckpt.list_checkpoints(folder)
-                last = f"the last good checkpoint is {good[-1].name} (gankit run --resume {self.run_dir})" if good else ""
-                failure = f"{path}: not written, {why}; {last or 'no earlier checkpoint'}"
+                if ckpt.is_disk_full(error):
+                    failure = self._full_disk(folder, ckpt.state_nbytes(state), f": {path.name} was not written")
+                else:
+                    failure = f"{path}: not written, {error.strerror or error}; {self._last_checkpoint()}"
             else:
                 ckpt.rotate(folder, self.recipe.train.keep_checkpoints)
         # the other processes go on only once the checkpoint is whole: a rollback may read it
         if not distributed.all_agree(failure is None, trainer.device):
             raise UserError(failure or f"{path}: not written by process 0")
         return path
+
+    @contextlib.contextmanager
+    def _full_disk_is_one_line(self) -> Iterator[None]:
+        """A full disk met while writing the run folder (a log line, a
+        sample grid, env.json) becomes a :class:`UserError` naming the folder
+        and the space the next checkpoint needs; a checkpoint's own write
+        says so itself (:meth:`save_checkpoint`)."""
+        try:
+            yield
+        except Exception as error:
+            if self.run_dir is None or not ckpt.is_disk_full(error):
+                raise
+            newest = self._newest_checkpoint()
+            need = ckpt.state_nbytes(self.trainer.state_dict()) if self.trainer is not None else newest.stat().st_size if newest else 0
+            raise UserError(self._full_disk(self.run_dir, need)) from None
+
+    def _full_disk(self, folder: Path, need: int, lost: str = "") -> str:
+        free = ckpt.free_bytes(folder)
+        now = f", and {size_text(free)} is" if free is not None else ""
+        return f"{folder}: the disk is full{lost}; a checkpoint needs about {size_text(need)} free there{now}; {self._last_checkpoint()}"
+
+    def _last_checkpoint(self) -> str:
+        newest = self._newest_checkpoint()
+        if newest is None:
+            return "no checkpoint was written before it"
+        return f"the last good checkpoint is {newest.name} (gankit run --resume {self.folder} once there is room)"
 
     def save_samples(self) -> Path | None:
         """The fixed latents through the EMA generator, as
@@ -476,9 +509,9 @@ class Run:
         trainer = self._trainer()
         results: dict[str, Any] = {}
         # one context: metrics that read the same features share them
-        context = MetricContext(
-            self.generator, trainer.dataset, trainer.device, batch_size or self.recipe.train.batch_size, self.recipe.train.seed
-        )
+        # the real images as the published protocols take them, without hflip's mirror copies
+        reals = trainer.dataset.without_mirrors()
+        context = MetricContext(self.generator, reals, trainer.device, batch_size or self.recipe.train.batch_size, self.recipe.train.seed)
         for name, metric in trainer.metrics.items():
             start = time.perf_counter()
             results[name] = {**metric.evaluate(context), "seconds": round(time.perf_counter() - start, 2), "network": "ema"}
@@ -556,9 +589,18 @@ def _postfix(record: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _tick_line(record: dict[str, Any], total_nimg: int) -> str:
+def remaining_seconds(record: dict[str, Any], total_nimg: int, minutes: float | None) -> float:
+    """Seconds of training left after a tick: to train.kimg at the tick's
+    speed, or to train.minutes, whichever comes first."""
+    remaining = (total_nimg / 1000 - record["kimg"]) * record["sec_per_kimg"]
+    if minutes is not None:
+        remaining = min(remaining, 60 * minutes - record.get("train_s", 0.0))
+    return max(remaining, 0.0)
+
+
+def _tick_line(record: dict[str, Any], total_nimg: int, minutes: float | None = None) -> str:
     kimg, total = record["kimg"], total_nimg / 1000
-    remaining = (total - kimg) * record["sec_per_kimg"]
+    remaining = remaining_seconds(record, total_nimg, minutes)
     decimals = max(1, _kimg_decimals(total))
     return f"tick {record['tick']:<4d} kimg {kimg:8.{decimals}f}/{_kimg_text(total)}  {_postfix(record)}  ETA {_duration(remaining)}"
 

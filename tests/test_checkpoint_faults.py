@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import errno
 import json
+import pickle
 import shutil
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -97,6 +101,73 @@ def test_a_bad_checkpoint_is_one_line_naming_the_file(tiny_run, tmp_path, regist
     assert "weights_only" not in line and "\x1b" not in line  # torch's advice to unpickle anyway, and its colours
 
 
+LOADED: list[str] = []
+
+
+def record_loading() -> None:
+    LOADED.append("a hostile checkpoint ran code")
+
+
+class Hostile:
+    """What a hostile checkpoint pickles: loading it would call record_loading."""
+
+    def __reduce__(self):
+        return (record_loading, ())
+
+
+def _raw_pickle(path: Path) -> None:
+    path.write_bytes(pickle.dumps({"format": ckpt.FORMAT, "payload": Hostile()}))
+
+
+def _raw_pickle_protocol_2(path: Path) -> None:
+    path.write_bytes(pickle.dumps({"format": ckpt.FORMAT, "payload": Hostile()}, protocol=2))
+
+
+def _torch_save_payload(path: Path) -> None:
+    torch.save({"format": ckpt.FORMAT, "payload": Hostile()}, path)
+
+
+@pytest.mark.parametrize(
+    ("write", "holds"),
+    [
+        (_raw_pickle, "a raw Python pickle, not a checkpoint torch.save writes"),
+        (_raw_pickle_protocol_2, "a raw Python pickle, not a checkpoint torch.save writes"),
+        (_torch_save_payload, "a torch.save file"),
+    ],
+)
+def test_a_hostile_checkpoint_is_refused_in_one_line_that_never_advises_unsafe_loading(tiny_run, tmp_path, registry, capsys, write, holds):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    path = ckpt.find(run_dir)
+    write(path)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        code = main(["sample", str(run_dir), "--n", "4", "--out", str(tmp_path / "grid.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and not LOADED and not warned, [str(w.message) for w in warned]
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"gankit: error: {path}: refused: it is {holds}, holding Python objects "), line
+    assert "record_loading" in line and "gankit never unpickles such a file" in line, line
+    assert "weights_only" not in err and "will likely succeed" not in err
+
+
+def test_a_raw_pickle_checkpoint_is_one_line_from_the_command_line(tmp_path):
+    path = tmp_path / "checkpoint-000000000064.pt"
+    _raw_pickle(path)
+    done = subprocess.run(
+        [sys.executable, "-m", "gankit", "sample", str(path), "--out", str(tmp_path / "grid.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()  # no torch warning about the pickle's protocol
+    assert line.startswith(f"gankit: error: {path}: refused: it is a raw Python pickle") and "weights_only" not in line, line
+    assert not (tmp_path / "grid.png").exists()
+
+
 # -- 2. the disk fills during a checkpoint write ------------------------------------
 
 
@@ -121,6 +192,78 @@ def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, registry, capsys, 
     assert ckpt.list_checkpoints(run_dir / "checkpoints") == [good]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [good.name]  # no .partial left
     assert ckpt.load(good)["progress"]["nimg"] == 32
+
+
+class _DiskWithRoom:
+    """A file on a disk with ``room`` bytes left: past them every write fails
+    as a full disk's does, so that torch.save fails as it does there (a
+    RuntimeError of its zip writer raised while handling the OSError)."""
+
+    def __init__(self, handle, room: int) -> None:
+        self.handle, self.room = handle, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _fill_the_disk_after(monkeypatch, good_saves: int) -> list[int]:
+    real_save, saves = torch.save, []
+
+    def save(state, handle) -> None:
+        saves.append(1)
+        real_save(state, handle if len(saves) <= good_saves else _DiskWithRoom(handle, 4096))
+
+    monkeypatch.setattr(torch, "save", save)
+    return saves
+
+
+def _assert_the_full_disk_line(line: str, run_dir: Path, good: Path) -> None:
+    folder = run_dir / "checkpoints"
+    assert line.startswith(f"gankit: error: {folder}: the disk is full"), line
+    assert "a checkpoint needs about " in line and " free there, and " in line, line  # the space to free, and what is free
+    assert f"the last good checkpoint is {good.name} (gankit run --resume {run_dir}" in line, line
+    assert "enforce fail" not in line and "unexpected pos" not in line
+    assert sorted(p.name for p in folder.iterdir()) == [good.name]  # no .partial left
+    assert ckpt.load(good)["progress"]["nimg"] == 32
+
+
+def test_a_disk_that_fills_inside_torch_save_is_one_line_on_run_and_on_resume(tmp_path, registry, capsys, monkeypatch):
+    (tmp_path / "recipe.toml").write_text(TINY_RECIPE.replace("[train]", "[train]\ncheckpoint_ticks = 2"))
+    run_dir = tmp_path / "run"
+    good = ckpt.checkpoint_path(run_dir / "checkpoints", 32)
+    saves = _fill_the_disk_after(monkeypatch, good_saves=1)
+    code = main(["run", str(tmp_path / "recipe.toml"), "--run-dir", str(run_dir), "--progress", "lines"])
+    assert code == 2 and len(saves) == 2
+    _assert_the_full_disk_line(_error_line(capsys.readouterr().err), run_dir, good)
+
+    # the disk is still full: the resumed run fails the same way, and its checkpoint is still there
+    code = main(["run", "--resume", str(run_dir), "--progress", "lines"])
+    assert code == 2 and len(saves) == 3
+    _assert_the_full_disk_line(_error_line(capsys.readouterr().err), run_dir, good)
+
+
+def test_a_full_disk_while_writing_the_log_on_resume_is_one_line(tmp_path, registry, capsys, monkeypatch):
+    (tmp_path / "recipe.toml").write_text(TINY_RECIPE.replace("[train]", "[train]\ncheckpoint_ticks = 2"))
+    run_dir = tmp_path / "run"
+    _fill_the_disk_after(monkeypatch, good_saves=1)
+    main(["run", str(tmp_path / "recipe.toml"), "--run-dir", str(run_dir), "--progress", "lines"])
+    capsys.readouterr()
+
+    def no_room(self, record) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JsonlLogger, "log", no_room)
+    code = main(["run", "--resume", str(run_dir), "--progress", "lines"])
+    line = _error_line(capsys.readouterr().err)
+    assert code == 2
+    assert line.startswith(f"gankit: error: {run_dir}: the disk is full; a checkpoint needs about "), line
+    assert "the last good checkpoint is checkpoint-000000000032.pt" in line, line
 
 
 # -- 3. a kill between a checkpoint and later ticks -----------------------------------

@@ -205,3 +205,62 @@ def test_tensorboard_shows_each_step_once_after_a_resume(tmp_path, registry):
     events.Reload()
     steps = [event.step for event in events.Scalars("loss/D")]
     assert steps == sorted(set(steps)) == [16 * tick for tick in range(1, 9)]
+
+
+# -- a finite blow-up: train.loss_limit, train.weight_limit, train.on_blowup ---------------
+
+_BLOWING_UP = [f'optimizers.{role}={{type = "adam", lr = 1e6}}' for role in ("discriminator", "generator")]
+
+
+def _run_cli(tmp_path: Path, *overrides: str) -> tuple[int, str]:
+    from gankit.cli import main
+
+    (tmp_path / "recipe.toml").write_text(RECIPE)
+    args = ["run", str(tmp_path / "recipe.toml"), "--run-dir", str(tmp_path / "run"), "--progress", "lines"]
+    return main([*args, *(arg for override in overrides for arg in ("--set", override))])
+
+
+def test_a_finite_blowup_warns_once_and_every_tick_record_names_it(tmp_path, registry, capsys):
+    # Adam at lr 1e6: the losses reach about 1e14 and stay finite
+    code = _run_cli(tmp_path, *_BLOWING_UP)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    (warning,) = [line for line in err.splitlines() if line.startswith("gankit: warning:")]
+    assert "past train.loss_limit = 1e+06" in warning and "training has likely blown up" in warning, warning
+    assert "train.on_blowup = nonfinite" in warning
+    log = _strict_log(tmp_path / "run")
+    assert len(log) == 8 and all("past train." in entry["blowup"] for entry in log)
+    assert any(abs(entry["loss/G"]) > 1e12 for entry in log)
+
+
+def test_a_sane_run_records_no_blowup(tiny_run):
+    assert not any("blowup" in entry for entry in _strict_log(tiny_run))
+
+
+def test_on_blowup_nonfinite_stops_a_finite_blowup_with_exit_3(tmp_path, registry, capsys):
+    code = _run_cli(tmp_path, *_BLOWING_UP, "train.on_blowup=nonfinite")
+    err = capsys.readouterr().err
+    assert code == 3, err
+    (line,) = [line for line in err.splitlines() if line.startswith("gankit: error:")]
+    assert "training stopped at" in line and " step 0: " in line and "past train.loss_limit = 1e+06" in line, line
+    assert "Traceback" not in err and "gankit: warning:" not in err
+
+
+def test_on_blowup_nonfinite_rolls_back_weights_past_their_limit(tmp_path, registry, capsys):
+    run = _start(tmp_path, registry, "train.on_blowup=nonfinite", "train.on_nonfinite=rollback", "train.weight_limit=1000")
+    blown: list[int] = []
+
+    def blow_up(trainer) -> None:
+        if trainer.d_steps == 9 and not blown:  # finite, and far past the limit
+            blown.append(trainer.nimg)
+            with torch.no_grad():
+                next(trainer.G.parameters()).mul_(1e6).add_(1e4)
+
+    run.trainer.step_callbacks.append(blow_up)
+    run.train()
+    assert blown == [72] and run.trainer.finished
+    err = capsys.readouterr().err
+    assert "past train." in err and "rolled back to checkpoint-000000000064.pt" in err, err
+    for path in ckpt.list_checkpoints(tmp_path / "run" / "checkpoints"):
+        state = ckpt.load(path)
+        assert max(float(t.abs().max()) for key in ("generator", "discriminator") for t in state[key].values()) < 1000

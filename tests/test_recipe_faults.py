@@ -7,6 +7,7 @@ would change what a run's checkpoints were made with."""
 from __future__ import annotations
 
 import shutil
+import time
 import tomllib
 from pathlib import Path
 from typing import Union, get_args
@@ -25,7 +26,8 @@ from gankit.errors import UserError
 from gankit.recipe import load_recipe, structure_options
 from gankit.registry import Registry
 
-QUICKSTART = REPO / "recipes" / "quickstart.toml"
+# the built-in shapes: its options (data.size, three channels) are the ones these cases name
+QUICKSTART = REPO / "recipes" / "dcgan_shapes.toml"
 TOY = REPO / "recipes" / "toy_grid25_wgangp.toml"
 PROGAN = REPO / "recipes" / "progan_shapes.toml"
 HUGE = 2**40
@@ -129,6 +131,40 @@ def test_what_cannot_fit_in_memory_is_refused_before_building(capsys, registry, 
     assert says in line and "more than the 8.0 GiB of this machine's memory" in line, line
 
 
+@pytest.mark.parametrize("where", ["file", "override"])
+def test_check_refuses_a_hundred_million_layers_within_seconds(tmp_path, capsys, registry, where):
+    path, overrides = tmp_path / "toy.toml", []
+    text = TOY.read_text()
+    if where == "file":
+        text = text.replace('[generator]\ntype = "mlp"', '[generator]\ntype = "mlp"\nlayers = 100000000', 1)
+    else:
+        overrides = ["generator.layers=100000000"]
+    path.write_text(text)
+    start = time.perf_counter()
+    code, err = _check(capsys, path, *overrides)
+    seconds = time.perf_counter() - start
+    line = _error_line(err)
+    origin = f"{path}" if where == "file" else "--set generator.layers=100000000"
+    assert code == 2 and seconds < 5, (seconds, line)
+    assert line.startswith(f"gankit: error: {origin}: generator.layers: the generator would be built of more than 10,000 layers"), line
+
+
+def test_check_answers_within_seconds_for_every_integer_option_at_a_hundred_million(tmp_path, capsys, registry):
+    recipe = load_recipe(TOY, registry)
+    specs = [spec for value in recipe.components.values() for spec in (value.values() if isinstance(value, dict) else [value])]
+    tables = [(spec.path, type(spec.options)) for spec in specs] + [(("train",), gankit.recipe.TrainOptions)]
+    keys = [path + (field.name,) for path, options in tables for field in attrs.fields(options) if _plain(field.type) is int]
+    assert "generator.layers" in [".".join(key) for key in keys] and len(keys) > 10
+    for key in keys:
+        override = f"{'.'.join(key)}=100000000"
+        start = time.perf_counter()
+        code, err = _check(capsys, TOY, override, "train.device=cpu")
+        seconds = time.perf_counter() - start
+        assert seconds < 5 and code in (0, 2), (override, seconds, err)
+        if code == 2:
+            _error_line(err)
+
+
 def test_a_recipe_that_fits_checks(capsys, registry, eight_gib):
     code, err = _check(capsys, QUICKSTART, "train.device=cpu")
     assert code == 0, err
@@ -209,6 +245,83 @@ def test_a_malformed_value_in_the_file_is_blamed_on_the_file(tmp_path, capsys, r
     code, err = _check(capsys, path)
     line = _error_line(err)
     assert code == 2 and line.startswith(f"gankit: error: {path}: optimizers.generator.betas: expected an array of 2 values"), line
+
+
+def _line_of(text: str, written: str) -> int:
+    """The number of the last line of ``text`` that starts with ``written``."""
+    return [number for number, line in enumerate(text.splitlines(), start=1) if line.startswith(written)][-1]
+
+
+@pytest.mark.parametrize(
+    ("change", "written", "key", "says"),
+    [
+        (("batch_size = 8", "batch_size = 8\nkimg = 3"), "kimg = 3", "train.kimg", "set twice: line 18 sets it already"),
+        (
+            ("[loggers.jsonl]", "[loggers.jsonl]\n\n[train]\nseed = 3"),
+            "[train]",
+            "train",
+            "the table [train] is declared twice (first at line 17)",
+        ),
+        (("size = 64", "size = 64\ngröße = 3"), "größe", 'data."größe"', "a bare key holds only ASCII letters, digits, '-' and '_'"),
+        (("[loggers.jsonl]", "[lögger.jsonl]"), "[lögger", '"lögger".jsonl', "a bare table name holds only ASCII letters, digits"),
+        (("[train]", "[train\n"), "[train", "train", "TOML syntax error: Expected ']'"),
+    ],
+    ids=["duplicate-key", "duplicate-table", "non-ascii-key", "non-ascii-table", "unclosed-header"],
+)
+def test_a_toml_mistake_names_the_key_and_the_line(tmp_path, capsys, registry, change, written, key, says):
+    path = tmp_path / "recipe.toml"
+    text = TINY_RECIPE.replace(*change)
+    path.write_text(text)
+    code, err = _check(capsys, path)
+    line = _error_line(err)
+    assert code == 2
+    assert line == f"gankit: error: {path}: {key}: {line.split(f'{key}: ', 1)[1]}", line
+    assert says in line and line.endswith(f"(line {_line_of(text, written)})"), line
+    assert "Cannot overwrite a value" not in line and "column" not in line
+
+
+def test_extending_a_binary_file_names_the_recipe_and_its_extends_key(tmp_path, capsys, registry):
+    (tmp_path / "x.bin").write_bytes(bytes(range(256)) * 8)
+    path = tmp_path / "recipe.toml"
+    path.write_text('# a recipe built on another\nextends = "x.bin"\nname = "built"\n')
+    code, err = _check(capsys, path)
+    line = _error_line(err)
+    assert code == 2
+    assert line.startswith(f"gankit: error: {path}: extends: '{tmp_path / 'x.bin'}': not a recipe: a recipe is UTF-8 text"), line
+    assert line.endswith("(line 2)"), line
+
+
+def test_a_top_level_table_written_inside_another_says_where_it_belongs(tmp_path, capsys, registry):
+    path = tmp_path / "recipe.toml"
+    text = TINY_RECIPE.replace('[loss]\ntype = "tiny"', '[loss]\ntype = "tiny"\n\n[loss.regularizers.gradient_penalty]\nweight = 10.0')
+    path.write_text(text)
+    code, err = _check(capsys, path)
+    line = _error_line(err)
+    assert code == 2 and "known keys: " not in line
+    assert line.startswith(f"gankit: error: {path}: loss.regularizers: unknown key: regularizers is a table of its own, "), line
+    assert "[regularizers.NAME] for each regularizer" in line and line.endswith(f"(line {_line_of(text, '[loss.regularizers')})")
+
+
+def test_an_unknown_key_of_a_table_without_options_says_so(tmp_path, capsys, registry):
+    path = tmp_path / "recipe.toml"
+    text = TINY_RECIPE.replace('[loss]\ntype = "tiny"', '[loss]\ntype = "tiny"\nstrength = 2.0', 1)
+    path.write_text(text)
+    assert not attrs.fields(testing.TinyOptions)  # the tiny loss takes no options
+    code, err = _check(capsys, path)
+    line = _error_line(err)
+    assert code == 2 and "known keys" not in line
+    assert line == f"gankit: error: {path}: loss.strength: unknown key: this table takes no keys besides type (line 11)", line
+
+
+def test_an_option_of_an_earlier_gankit_names_its_replacement(tmp_path, capsys, registry):
+    path = tmp_path / "recipe.toml"
+    text = TINY_RECIPE.replace("[train]", "[train]\ntensorboard = false")
+    path.write_text(text)
+    code, err = _check(capsys, path)
+    line = _error_line(err)
+    assert code == 2 and line.startswith(f"gankit: error: {path}: train.tensorboard: unknown key: removed: "), line
+    assert "[loggers" in line and line.endswith(f"(line {_line_of(text, 'tensorboard')})"), line
+    assert set(gankit.recipe.REMOVED_KEYS) >= {("train", "tensorboard")}
 
 
 # -- resuming with changes ------------------------------------------------------------------
