@@ -43,6 +43,7 @@ OUTCOMES = {
     "cgan_hues": ("plugins/dcgan/tests/test_dcgan_conditional.py", "hue_outcome", "HUE_BOUNDS"),
     "acgan": ("plugins/dcgan/tests/test_dcgan_auxiliary.py", "outcome", "BOUNDS"),
     "sgan_hues": ("plugins/sgan/tests/test_sgan_training.py", "hue_outcome", "HUE_BOUNDS"),
+    "digits": ("plugins/dcgan/tests/test_dcgan_digits.py", "outcome", "BOUNDS"),
 }
 
 

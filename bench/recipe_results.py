@@ -7,11 +7,13 @@ the figures, the command, the machine and a sample grid for docs/results.md.
 Each seed trains recipes/NAME.toml with ``train.seed`` set to it (the data
 stay the recipe's) into a temporary run folder, with the recipe's own
 metrics and any named by ``--metric`` evaluated once at the end. With
-``--minutes``, each training stops after that many minutes (or at the
-recipe's kimg, if sooner), and the metrics and the sample grid are those of
+``--minutes``, each training stops at the end of the tick that reaches that
+many minutes of training (``train.minutes``; or at the recipe's kimg, if
+sooner), and the metrics and the sample grid are those of
 the EMA generator where it got to: "what does this recipe draw in 30
 minutes on this machine". The first
-seed's last sample grid is copied to docs/results/NAME.png. The record
+seed's last sample grid is copied to docs/results/NAME.png, and the real
+images the run drew beside it to docs/results/NAME-reals.png. The record
 goes to bench/results/recipe-NAME.json; ``python scripts/results_page.py``
 then remakes docs/results.md from every record. Runs are sequential: on a
 small CPU, parallel runs only share the same cores and every time doubles.
@@ -27,7 +29,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,35 +46,21 @@ def _numbers(scores: dict[str, Any]) -> dict[str, Any]:
 
 def run_once(recipe: Path, overrides: list[str], seed: int, work: Path, minutes: float | None = None) -> dict[str, Any]:
     run_dir = work / f"seed{seed}"
-    run = Run.start(recipe, [*overrides, f"train.seed={seed}"], run_dir=run_dir, progress="lines")
-    trainer = run.trainer
-    assert trainer is not None
-    started = time.perf_counter()
-    if minutes is not None:
-        deadline = started + 60 * minutes
-
-        def stop_at_deadline(trainer: Any) -> None:
-            if time.perf_counter() >= deadline:
-                trainer.stop_requested = True
-
-        trainer.step_callbacks.append(stop_at_deadline)
-    last = run.train()
-    if not trainer.finished:
-        # stopped by the clock between ticks: score and draw where it got to
-        train_seconds = time.perf_counter() - started
-        last = {"kimg": trainer.nimg / 1000, "g_steps": trainer.g_steps, "elapsed_s": train_seconds, "metrics": run.evaluate()}
-        run.save_samples()
+    budget = [f"train.minutes={minutes:g}"] if minutes is not None else []
+    run = Run.start(recipe, [*overrides, *budget, f"train.seed={seed}"], run_dir=run_dir, progress="lines")
+    last = run.train()  # a run stopped by train.minutes is finished: it scored and drew where it got to
     ticks = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     return {
         "seed": seed,
         "kimg": round(last["kimg"], 3),
         "g_steps": last["g_steps"],
-        "train_seconds": round(last["elapsed_s"], 1),
+        "train_seconds": round(last.get("train_s", last["elapsed_s"]), 1),
         "img_per_s": round(statistics.median(tick["img_per_s"] for tick in ticks), 1),
         "peak_memory_mb": max(tick["memory_mb"] for tick in ticks),
         "metrics": {name: _numbers(scores) for name, scores in last.get("metrics", {}).items()},
         "environment": json.loads((run_dir / "env.json").read_text()),
         "grid": sorted((run_dir / "samples").glob("fakes-*.png"))[-1],
+        "reals_grid": run_dir / "samples" / "reals.png",
     }
 
 
@@ -102,8 +89,9 @@ def main() -> None:
             print(f"seed {seed}: {result['train_seconds']:.0f} s, {json.dumps(result['metrics'])}", flush=True)
             runs.append(result)
         GRIDS.mkdir(parents=True, exist_ok=True)
-        grid = GRIDS / f"{name}.png"
+        grid, reals_grid = GRIDS / f"{name}.png", GRIDS / f"{name}-reals.png"
         shutil.copyfile(runs[0]["grid"], grid)
+        shutil.copyfile(runs[0]["reals_grid"], reals_grid)
     environment = runs[0]["environment"]
     record = {
         "kind": "recipe",
@@ -118,7 +106,8 @@ def main() -> None:
             key: environment.get(key) for key in ("python", "torch", "gankit", "git", "device", "gpu", "cpu", "cpu_count", "threads")
         },
         "grid": str(grid.relative_to(REPO)),
-        "runs": [{key: value for key, value in run.items() if key not in ("environment", "grid")} for run in runs],
+        "reals_grid": str(reals_grid.relative_to(REPO)),
+        "runs": [{key: value for key, value in run.items() if key not in ("environment", "grid", "reals_grid")} for run in runs],
     }
     out = args.out or RESULTS / f"recipe-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,9 @@ generator's images are.
 A perfect generator would draw the held-out images themselves (relative
 recognizability 1); each row spoils them a little more: a mirror image, a
 darker copy, a slight blur, pixel noise, a smooth random warp that bends
-the outlines by up to a given share of the image's width, and the data's
-own shapes of no kind. The table shows where the metric draws its line.
+the outlines by up to a given share of the image's width, random pen
+strokes instead of the images, and the data's own images of no class where
+it draws them (shapes of no kind). The table shows where the metric draws its line.
 
     python bench/recognizability_calibration.py [--recipe recipes/quickstart.toml]
 """
@@ -54,6 +55,26 @@ def blur(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     return 0.5 * images + 0.5 * F.avg_pool2d(F.pad(images, [1] * 4, mode="replicate"), 3, stride=1)
 
 
+def strokes(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """In place of each image, two or three random curved pen strokes,
+    white on black and about as wide as a digit's (quadratic Bezier curves
+    through points in the image's middle 70 %): scribbles of no class."""
+    n, channels, size, _ = images.shape
+    line = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    y, x = torch.meshgrid(line, line, indexing="ij")
+    pixels = torch.stack([x, y], -1).reshape(1, -1, 2)  # [1, size^2, 2]
+    t = torch.linspace(0, 1, 32)[None, :, None]
+    ink = torch.zeros(n, size * size)
+    count = torch.randint(2, 4, (n,), generator=rng)
+    for stroke in range(3):
+        p0, p1, p2 = (0.15 + 0.7 * torch.rand(n, 1, 2, generator=rng) for _ in range(3))
+        curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2  # [n, 32, 2]
+        distance = torch.cdist(pixels.expand(n, -1, -1), curve).min(dim=2).values * size  # in pixels
+        drawn = (1.6 - distance).clamp(0, 1) * (stroke < count)[:, None]
+        ink = torch.maximum(ink, drawn)
+    return (ink.reshape(n, 1, size, size) * 2 - 1).expand(-1, channels, -1, -1).contiguous()
+
+
 SPOILS: dict[str, Spoil] = {
     "the held-out images themselves": lambda images, rng: images,
     "mirrored": lambda images, rng: images.flip(-1),
@@ -62,6 +83,7 @@ SPOILS: dict[str, Spoil] = {
     "pixel noise, sd 2.5 % of the range": noise(0.05),
     "pixel noise, sd 5 % of the range": noise(0.1),
     **{f"warped by up to {share:.0%} of the width": warp(share) for share in (0.02, 0.04, 0.06, 0.1, 0.15)},
+    "random strokes in place of the images (2-3 curved pen strokes, white on black)": strokes,
 }
 
 
@@ -92,12 +114,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=1024)
     args = parser.parse_args(argv)
     registry = default_registry()
-    dataset = load_recipe(args.recipe, registry).data.build()
+    dataset = load_recipe(args.recipe, registry).data.build().without_mirrors()  # as metrics see it
     dataset.prepare()
     metric_entry = registry.get("metric", "recognizability")
     metric = metric_entry.factory(metric_entry.options(images=args.images))
     rows = []
-    for name, spoil in [*SPOILS.items(), ("the data's shapes of no kind (Dataset.unrecognizable)", None)]:
+    own = dataset.unrecognizable(1, torch.Generator().manual_seed(0)) is not None
+    for name, spoil in [*SPOILS.items(), *([("the data's own images of no class (Dataset.unrecognizable)", None)] if own else [])]:
         scores = metric.evaluate(MetricContext(Spoiled(dataset, spoil, args.images), dataset, torch.device("cpu"), 64, 0))
         rows.append((name, scores))
         print(f"  {name}: relative {scores['relative']:.3f}", file=sys.stderr)

@@ -73,10 +73,12 @@ def recipe_section(record: dict[str, Any]) -> list[str]:
     runs = record["runs"]
     seeds = ", ".join(str(run["seed"]) for run in runs)
     first = runs[0]
+    reals = record.get("reals_grid")
     lines = [
         f"### {record['recipe']}",
         "",
-        f"![{record['recipe']}: samples of the EMA generator after training, seed {first['seed']}]({record['grid'].removeprefix('docs/')})",
+        f"![{record['recipe']}: samples of the EMA generator after training, seed {first['seed']}]({record['grid'].removeprefix('docs/')})"
+        + (f" ![{record['recipe']}: real images of its data]({reals.removeprefix('docs/')})" if reals else ""),
         "",
         f"- **recipe**: `{record['recipe_file']}`" + (f" with `{' '.join(record['overrides'])}`" if record["overrides"] else ""),
         _budget(record),
@@ -214,6 +216,25 @@ def throughput_section(record: dict[str, Any]) -> list[str]:
     ]
 
 
+def thread_load_section(record: dict[str, Any]) -> list[str]:
+    """bench/thread_load.py: seconds per job with 1 or 2 torch threads, idle and beside one busy process."""
+    lines = [
+        f"- **command**: `{record['command']}` on {record['cpu_count']} cores; a run stopped at {record['timeout']:g} s shows as >",
+        "",
+        "| job | threads | idle (s) | beside one busy process (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    cells: dict[tuple[str, int], dict[str, str]] = {}
+    for row in record["rows"]:
+        stopped = any(not run["passed"] and run["seconds"] >= record["timeout"] for run in row["runs"])
+        failed = any(not run["passed"] and run["seconds"] < record["timeout"] for run in row["runs"])
+        cell = f"{'>' if stopped else ''}{row['median_seconds']:.0f}{' (failed)' if failed else ''}"
+        cells.setdefault((row["job"], row["threads"]), {})[row["load"]] = cell
+    for (job, threads), by_load in cells.items():
+        lines.append(f"| `{job.rsplit('::', 1)[-1]}` | {threads} | {by_load.get('idle', '')} | {by_load.get('busy', '')} |")
+    return [*lines, ""]
+
+
 #: kind -> (heading, renderer)
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "recipe": ("Recipes", recipe_section),
@@ -221,4 +242,5 @@ SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "outcome_spread": ("The spread behind the outcome tests' bounds", outcome_spread_section),
     "throughput": ("Training throughput", throughput_section),
     "msggan_ablation": ("MSG-GAN's multi-scale connections", msggan_ablation_section),
+    "thread_load": ("Torch threads on an idle and a busy machine", thread_load_section),
 }

@@ -50,7 +50,10 @@ def render(results: Path = RESULTS) -> str:
         records.append((path, record))
     lines = [INTRO.format(command=COMMAND)]
     for kind, (heading, section) in SECTIONS.items():
-        chosen = [(path, record) for path, record in records if record["kind"] == kind]
+        # the quickstart, the first thing a user trains, opens its section
+        chosen = sorted(
+            ((path, record) for path, record in records if record["kind"] == kind), key=lambda item: item[1].get("recipe") != "quickstart"
+        )
         if not chosen:
             continue
         lines += [f"## {heading}", ""]

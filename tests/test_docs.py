@@ -39,7 +39,7 @@ def test_a_timed_recipe_record_says_its_minutes_and_how_far_each_run_got():
     _, recipe_section = _script("results_page").SECTIONS["recipe"]
     record = json.loads((REPO / "bench" / "results" / "recipe-quickstart.json").read_text())
     untimed = "\n".join(recipe_section(record))
-    assert "- **budget**: 80 kimg, 2,500 generator steps; training took" in untimed
+    assert "- **budget**: 160 kimg, 5,000 generator steps; training took" in untimed
     record["minutes"] = 30
     for run, kimg in zip(record["runs"], (61.5, 58.25, 60), strict=True):
         run["kimg"] = kimg
