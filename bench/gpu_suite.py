@@ -2,7 +2,7 @@
 8 minutes on one H100/H200:
 
 - training img/s, achieved TFLOP/s and peak memory (bench/throughput.py's
-  measurement) of the quickstart (32²), MSG-GAN and ProGAN at 256² with the
+  measurement) of the DCGAN of dcgan_shapes (32²), MSG-GAN and ProGAN at 256² with the
   papers' widths, WGAN-GP on CIFAR-10's networks, and every newer recipe
   listed in CASES whose file exists; each in fp32, bf16, bf16 + channels-last
   and bf16 + torch.compile;
@@ -42,11 +42,11 @@ from progan_throughput import recipe_text as progan_recipe_text
 from throughput import measure_in_subprocess, summarize
 
 REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "recipes" / "quickstart.toml"
+DCGAN_SHAPES = REPO / "recipes" / "dcgan_shapes.toml"
 
 #: (name, recipe file, overrides): the paper's widths, at the resolution named
 CASES = [
-    ("quickstart 32²", "quickstart.toml", []),
+    ("dcgan_shapes 32²", "dcgan_shapes.toml", []),
     ("msggan 256²", "msggan_celebahq.toml", ["data.resolution=256"]),
     ("progan 256²", None, []),  # recipe made by bench/progan_throughput.py: the 256² stage after its fade
     ("wgangp_cifar10 32²", "wgangp_cifar10.toml", []),
@@ -96,7 +96,7 @@ def training_rows(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any
 
 def fid_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Seconds for FID at 32² and 256²: generated images through an untrained
-    quickstart-sized generator (the time is the Inception network's, not the
+    dcgan_shapes-sized generator (the time is the Inception network's, not the
     generator's), reference features of in-memory shapes, no cache."""
     rows = []
     images = 16 if args.smoke else 10_000
@@ -107,7 +107,7 @@ def fid_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             f"train.device={args.device}",
         ]
         try:
-            run = Run.in_memory(load_recipe(QUICKSTART, default_registry(), overrides), progress="none")
+            run = Run.in_memory(load_recipe(DCGAN_SHAPES, default_registry(), overrides), progress="none")
             run.trainer.dataset.prepare()
             start = time.perf_counter()
             scores = run.evaluate()
@@ -126,7 +126,7 @@ def loader_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
         return [{"case": f"data loader on {args.data}", "error": "no such file (give --data)"}]
     batches = 3 if args.smoke else 200
     overrides = [f'data={{type = "images", path = "{args.data}", resolution = 32}}', f"train.device={args.device}"]
-    run = Run.in_memory(load_recipe(QUICKSTART, default_registry(), overrides), progress="none")
+    run = Run.in_memory(load_recipe(DCGAN_SHAPES, default_registry(), overrides), progress="none")
     trainer = run.trainer
     trainer.dataset.prepare()
     loader = trainer._batches()

@@ -1,11 +1,11 @@
 """A DCGAN trained without gankit, scored by gankit's recognizability: does
-gankit's loop hold the quickstart back?
+gankit's loop hold the shapes DCGAN (recipes/dcgan_shapes.toml, once the quickstart) back?
 
-The networks follow pytorch/examples' DCGAN at recipes/quickstart.toml's
+The networks follow pytorch/examples' DCGAN at recipes/dcgan_shapes.toml's
 width (32 channels at 16x16, doubled each step towards 4x4), with its
 N(0, 0.02) weights, Adam 2e-4 with beta1 0.5 and the plain BCE loss (no
 label smoothing), one D and one G step per batch of 32. The images are the
-quickstart's (`shapes` at 32x32 with mirrored copies). The final generator,
+dcgan_shapes' (`shapes` at 32x32 with mirrored copies). The final generator,
 in eval mode, is scored like a run's EMA generator.
 
     python bench/independent_dcgan.py [--seeds 0 1] [--kimg 80]
@@ -66,7 +66,7 @@ class Wrapped(Generator):
 
 
 def train_and_score(seed: int, kimg: float, batch: int = 32, width: int = 32) -> dict[str, float]:
-    dataset = load_recipe(REPO / "recipes" / "quickstart.toml", default_registry(), []).data.build()
+    dataset = load_recipe(REPO / "recipes" / "dcgan_shapes.toml", default_registry(), []).data.build()
     dataset.prepare()
     images = to_float_images(dataset.__getitems__(list(range(len(dataset))))[0])
     torch.manual_seed(seed)

@@ -1,6 +1,6 @@
 """How much gankit's generic loop costs next to a hand-written PyTorch loop.
 
-Both train the same DCGAN modules (recipes/quickstart.toml's) on the same
+Both train the same DCGAN modules (recipes/dcgan_shapes.toml's) on the same
 in-memory `shapes` batches for the same number of iterations: one D step and
 one G step with the non-saturating loss and Adam, then an EMA update. The
 hand-written loop is what one would write without a framework. Trials
@@ -36,7 +36,7 @@ def _recipe(iterations: int, batch: int, device: str) -> Recipe:
         "train.checkpoint_ticks=0",
         "train.ema_rampup=0",
     ]
-    return load_recipe(REPO / "recipes" / "quickstart.toml", default_registry(), overrides)
+    return load_recipe(REPO / "recipes" / "dcgan_shapes.toml", default_registry(), overrides)
 
 
 def gankit_loop(iterations: int, batch: int, device: str) -> float:
@@ -101,7 +101,7 @@ def main() -> None:
     plain, ours = statistics.median(results["plain PyTorch"]), statistics.median(results["gankit"])
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, DCGAN 32x32 (quickstart), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, DCGAN 32x32 (dcgan_shapes), "
         f"batch {args.batch}, {args.iterations} iterations, median of {args.trials}"
     )
     print()

@@ -30,8 +30,8 @@ def test_the_gpu_suite_runs_every_measurement_at_toy_sizes(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {(row["case"], row.get("variant")): row for row in json.loads(out.read_text())["rows"]}
     for variant in ("fp32", "bf16"):
-        row = rows["quickstart 32²", variant]
+        row = rows["dcgan_shapes 32²", variant]
         assert row["img_per_s"] > 0 and row["gflop_per_iteration"] > 0 and row["peak_memory_mb"] > 0, row
     assert rows["data loader, images.zip", None]["img_per_s"] > 0
     assert any(case.startswith("FID") for case, _ in rows)  # measured, or saying why not
-    assert "| quickstart 32² | fp32 |" in done.stdout and "python bench/gpu_suite.py --smoke" in done.stdout
+    assert "| dcgan_shapes 32² | fp32 |" in done.stdout and "python bench/gpu_suite.py --smoke" in done.stdout

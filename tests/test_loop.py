@@ -184,7 +184,7 @@ def test_scale_grids_put_every_scale_side_by_side():
 def test_sigterm_from_outside_writes_a_checkpoint_and_resume_matches(tmp_path):
     """The whole path a user takes: `gankit run`, SIGTERM, `gankit run --resume`."""
     recipe = tmp_path / "recipe.toml"
-    text = (REPO / "recipes" / "quickstart.toml").read_text()
+    text = (REPO / "recipes" / "dcgan_shapes.toml").read_text()
     for old, new in [
         ("resolution = 32", "resolution = 16"),
         ("size = 10000", "size = 512"),
@@ -194,7 +194,7 @@ def test_sigterm_from_outside_writes_a_checkpoint_and_resume_matches(tmp_path):
         ('device = "auto"', 'device = "cpu"'),
         ("tick_kimg = 4", "tick_kimg = 0.2"),
     ]:
-        assert old in text, f"recipes/quickstart.toml no longer says {old!r}: update this test"
+        assert old in text, f"recipes/dcgan_shapes.toml no longer says {old!r}: update this test"
         text = text.replace(old, new)
     recipe.write_text(text + "\n[loggers.jsonl]\n")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
