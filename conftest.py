@@ -5,9 +5,9 @@ default, and the processes tests start inherit the same through
 OMP_NUM_THREADS. With as many threads as cores, one other busy process on
 the machine makes every parallel op wait for a core that is taken: the WGAN
 ring test went from 57 s to over 600 s beside one background process. One
-thread is as fast as two for the suite's small networks on an idle machine
-and does not collapse on a busy one (docs/reliability.md, "Threads";
-`python bench/thread_load.py` measures it).
+thread does not collapse on a busy machine (docs/reliability.md, "Threads";
+`python bench/thread_load.py` measures it); README's test command runs two
+test processes (`-n 2`) so that an idle machine's cores are both used.
 """
 
 from __future__ import annotations
