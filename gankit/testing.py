@@ -159,6 +159,19 @@ def train_and_measure_swd(run: Any, labels: torch.Tensor | None = None) -> tuple
     return before, distances(), noise_floor
 
 
+def swd_statistics(before: float, after: float, noise_floor: float) -> dict[str, float]:
+    """What the outcome tests bound of one scale's :func:`train_and_measure_swd`
+    distances: the distances, ``after_over_before``, and ``gap_left``, the part
+    of the distance above the noise floor that training did not close."""
+    return {
+        "before": before,
+        "after": after,
+        "noise_floor": noise_floor,
+        "after_over_before": after / before,
+        "gap_left": (after - noise_floor) / (before - noise_floor),
+    }
+
+
 def assert_outcome(statistics: dict[str, float], bounds: Bounds) -> None:
     """Assert every bounded statistic, reporting all of them on failure."""
     failed = [

@@ -22,8 +22,8 @@ import attrs
 import numpy as np
 import torch
 
-from gankit.contracts import BuildContext, Dataset
-from gankit.datasets.mirror import WithoutMirrors, gather_mirrored
+from gankit.contracts import BuildContext
+from gankit.datasets.mirror import HflipMirrored, gather_mirrored
 from gankit.errors import UserError
 from gankit.options import help_text, non_negative, one_of, positive, power_of_two
 
@@ -102,7 +102,7 @@ class ImagesOptions:
     )
 
 
-class ImagesDataset(Dataset):
+class ImagesDataset(HflipMirrored):
     """Images from a folder, a zip or tar, or an LMDB database, labelled by sub-folder or a label file when asked."""
 
     shuffle: ClassVar[bool] = True
@@ -158,15 +158,8 @@ class ImagesDataset(Dataset):
         self._images = images
         self._prepared = True
 
-    @property
-    def mirrored(self) -> bool:
-        return self.options.hflip
-
     def describe(self) -> str:
         return f"the images of {self.options.path}"
-
-    def without_mirrors(self) -> Dataset:
-        return WithoutMirrors(self) if self.options.hflip else self
 
     def undecodable(self) -> dict[str, str]:
         """Each file that cannot be decoded, with why, found by decoding every

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -66,3 +67,18 @@ class WithoutMirrors(Dataset):
 
     def picture(self, images: ImageList, nrow: int | None = None) -> torch.Tensor:
         return self.dataset.picture(images, nrow)
+
+
+class HflipMirrored(Dataset):
+    """A dataset whose options' ``hflip`` adds mirror copies by
+    :func:`gather_mirrored`'s index doubling: it says so, and hands metrics
+    its stored images through :class:`WithoutMirrors`."""
+
+    options: Any
+
+    @property
+    def mirrored(self) -> bool:
+        return self.options.hflip
+
+    def without_mirrors(self) -> Dataset:
+        return WithoutMirrors(self) if self.options.hflip else self

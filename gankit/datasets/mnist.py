@@ -29,8 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit.contracts import BuildContext, Dataset
-from gankit.datasets.mirror import WithoutMirrors, gather_mirrored
+from gankit.contracts import BuildContext
+from gankit.datasets.mirror import HflipMirrored, gather_mirrored
 from gankit.errors import UserError
 from gankit.options import help_text, one_of, power_of_two
 
@@ -72,7 +72,7 @@ class MnistOptions:
     )
 
 
-class MnistDataset(Dataset):
+class MnistDataset(HflipMirrored):
     """Handwritten digits, labelled 0-9, in file order."""
 
     shuffle: ClassVar[bool] = True
@@ -99,15 +99,8 @@ class MnistDataset(Dataset):
             digits, _ = self._read()
             self._images = fit(digits, self.options.resolution).expand(-1, self.options.channels, -1, -1).contiguous()
 
-    @property
-    def mirrored(self) -> bool:
-        return self.options.hflip
-
     def describe(self) -> str:
         return f"the MNIST digits of {self.files[0]}"
-
-    def without_mirrors(self) -> Dataset:
-        return WithoutMirrors(self) if self.options.hflip else self
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         self.prepare()

@@ -22,8 +22,8 @@ import attrs
 import numpy as np
 import torch
 
-from gankit.contracts import BuildContext, Dataset
-from gankit.datasets.mirror import WithoutMirrors, gather_mirrored
+from gankit.contracts import BuildContext
+from gankit.datasets.mirror import HflipMirrored, gather_mirrored
 from gankit.options import help_text, non_negative, positive, power_of_two
 
 
@@ -73,7 +73,7 @@ _BLOB_AMPLITUDES = ((0.0, 0.2), (0.12, 0.3), (0.12, 0.3))
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
-class ShapesDataset(Dataset):
+class ShapesDataset(HflipMirrored):
     """Procedural coloured shapes, labelled by kind; deterministic from the seed."""
 
     shuffle: ClassVar[bool] = True
@@ -93,16 +93,9 @@ class ShapesDataset(Dataset):
         if self._images is None:
             self._images, self._labels = render_shapes(self.options.seed, range(self.options.size), self.options.resolution)
 
-    @property
-    def mirrored(self) -> bool:
-        return self.options.hflip
-
     def describe(self) -> str:
         options = self.options
         return f"the built-in shapes (seed {options.seed}, {options.size} images at {options.resolution}x{options.resolution})"
-
-    def without_mirrors(self) -> Dataset:
-        return WithoutMirrors(self) if self.options.hflip else self
 
     def unrecognizable(self, count: int, rng: torch.Generator) -> torch.Tensor:
         """Images like the data's, backgrounds, colours, sizes and outlines

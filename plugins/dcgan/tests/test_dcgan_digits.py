@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gankit import Run
-from gankit.testing import Bounds, assert_outcome, train_and_measure_swd
+from gankit.testing import Bounds, assert_outcome, swd_statistics, train_and_measure_swd
 
 QUICKSTART = Path(__file__).resolve().parents[3] / "recipes" / "quickstart.toml"
 
@@ -42,13 +42,7 @@ def outcome(seed: int) -> dict[str, float]:
     torch.manual_seed(seed)
     labels = torch.arange(512) % 10
     (before,), (after,), (noise_floor,) = train_and_measure_swd(Run.in_memory(QUICKSTART, overrides), labels)
-    return {
-        "before": before,
-        "after": after,
-        "noise_floor": noise_floor,
-        "after_over_before": after / before,
-        "gap_left": (after - noise_floor) / (before - noise_floor),
-    }
+    return swd_statistics(before, after, noise_floor)
 
 
 def test_a_short_quickstart_moves_its_samples_towards_the_digits() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from gankit import Run, default_registry, recipe_from_text
-from gankit.testing import Bounds, assert_outcome, train_and_measure_swd
+from gankit.testing import Bounds, assert_outcome, swd_statistics, train_and_measure_swd
 
 RECIPE = """
 name = "dcgan_outcome"
@@ -53,13 +53,7 @@ def outcome(seed: int) -> dict[str, float]:
     torch.manual_seed(seed)
     recipe = recipe_from_text(RECIPE.format(seed=seed), "test recipe", default_registry())
     (before,), (after,), (noise_floor,) = train_and_measure_swd(Run.in_memory(recipe))
-    return {
-        "before": before,
-        "after": after,
-        "noise_floor": noise_floor,
-        "after_over_before": after / before,
-        "gap_left": (after - noise_floor) / (before - noise_floor),
-    }
+    return swd_statistics(before, after, noise_floor)
 
 
 def test_dcgan_samples_move_towards_the_data():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gankit import Run, default_registry, recipe_from_text
-from gankit.testing import Bounds, assert_outcome, one_thread, train_and_measure_swd
+from gankit.testing import Bounds, assert_outcome, one_thread, swd_statistics, train_and_measure_swd
 
 pytest.importorskip("gankit_dcgan")  # the hinge loss
 
@@ -70,13 +70,7 @@ def outcome(seed: int, kimg: float = 3.0) -> dict[str, float]:
     recipe = recipe_from_text(RECIPE.format(seed=seed, kimg=kimg), "test recipe", default_registry())
     labels = torch.arange(512) % 6
     (before,), (after,), (noise_floor,) = train_and_measure_swd(Run.in_memory(recipe, progress="none"), labels)
-    return {
-        "before": before,
-        "after": after,
-        "noise_floor": noise_floor,
-        "after_over_before": after / before,
-        "gap_left": (after - noise_floor) / (before - noise_floor),
-    }
+    return swd_statistics(before, after, noise_floor)
 
 
 @one_thread()
