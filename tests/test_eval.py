@@ -277,4 +277,20 @@ def test_a_cache_made_before_the_mirror_rule_is_not_read(tmp_path: Path) -> None
     mirrored = ShapesDataset(ShapesOptions(resolution=8, size=64, hflip=True))
     key, plain_key = reference_key(mirrored, extractor, 64), reference_key(mirrored.without_mirrors(), extractor, 64)
     assert CACHE_FORMAT >= 2 and key["mirror_copies"] and not plain_key["mirror_copies"]
-    assert key["dataset"] != plain_key["dataset"]
+    assert key["pixels"] != plain_key["pixels"]
+
+
+def test_the_same_pixels_share_one_cached_reference_with_or_without_mirror_copies(tmp_path: Path) -> None:
+    from gankit.datasets import ShapesDataset, ShapesOptions
+    from gankit.metrics.features import reference_key
+
+    extractor = load_extractor(str(save_stand_in_extractor(tmp_path / "stand_in.pt")))
+    plain = ShapesDataset(ShapesOptions(resolution=8, size=64))
+    mirrored = ShapesDataset(ShapesOptions(resolution=8, size=64, hflip=True))
+    for data in (plain, mirrored):
+        data.prepare()
+    assert plain.fingerprint() != mirrored.without_mirrors().fingerprint()
+    assert reference_key(plain, extractor, 64) == reference_key(mirrored.without_mirrors(), extractor, 64)
+    other = ShapesDataset(ShapesOptions(resolution=8, size=64, seed=1))
+    other.prepare()
+    assert reference_key(other, extractor, 64) != reference_key(plain, extractor, 64)

@@ -23,12 +23,14 @@ TensorFlow 1's bilinear).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import hashlib
 import importlib.resources
 import importlib.util
 import io
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,7 +200,31 @@ def load_extractor(path: str | None = None, resize: str = "tf1_bilinear") -> Fea
     found = find_extractor(path)
     stat = found.path.stat()
     network, sha256 = _load_network(str(found.path), stat.st_size, stat.st_mtime_ns)
+    keep_freed_memory()
     return FeatureExtractor(network, sha256, found, resize)
+
+
+#: mallopt's parameter numbers (glibc malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep the memory Python frees, rather than
+    hand it back to the kernel. Each of Inception's activations (up to
+    ~90 MB for 8 images) is above glibc's mmap threshold, so by default every
+    one is a fresh mapping that the kernel zeroes page by page and unmaps
+    after use: on 2 CPU cores that page-faulting took a third of FID's CPU
+    time. With the thresholds raised, the heap keeps the pages and the
+    extractor ran 8.8 -> 12.1 images/s (`python bench/fid_speed.py`).
+    Returns whether the setting took (only Linux with glibc has it)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 31))
+    except (OSError, AttributeError):  # musl and other C libraries have no mallopt
+        return False
 
 
 @contextlib.contextmanager
