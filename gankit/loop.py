@@ -170,32 +170,6 @@ def discriminate(discriminator: Discriminator, images: ImageList, labels: torch.
     return DOutput(result.reshape(-1).float())
 
 
-def discriminate_jointly(
-    discriminator: Discriminator,
-    reals: ImageList,
-    fakes: ImageList,
-    real_labels: torch.Tensor | None,
-    fake_labels: torch.Tensor | None,
-    features: bool,
-) -> tuple[DOutput, DOutput]:
-    """:func:`discriminate` of reals and fakes concatenated into one batch,
-    split back into the real and the fake output (train.joint_d_batch):
-    layers that look across the batch, batch norm first, see both."""
-    images = [torch.cat([real, fake]) for real, fake in zip(reals, fakes, strict=True)]
-    labels = torch.cat([real_labels, fake_labels]) if discriminator.num_classes else None
-    both = discriminate(discriminator, images, labels, features)
-    count = reals[-1].shape[0]
-
-    def part(index: slice) -> DOutput:
-        return DOutput(both.scores[index], None if both.features is None else [f[index] for f in both.features])
-
-    return part(slice(None, count)), part(slice(count, None))
-
-
-def _detached(output: DOutput) -> DOutput:
-    return DOutput(output.scores.detach(), None if output.features is None else [f.detach() for f in output.features])
-
-
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
     """ema = lerp(model, ema, beta) for parameters; buffers (batch-norm
@@ -624,11 +598,8 @@ class Trainer:
             with torch.no_grad(), self._autocast():
                 fakes = [image.detach() for image in self._generate(z, fake_labels)]
         with self._autocast():
-            if self.options.joint_d_batch:
-                real_out, fake_out = discriminate_jointly(self.D, reals, fakes, real_labels, fake_labels, features)
-            else:
-                real_out = discriminate(self.D, reals, real_labels, features)
-                fake_out = discriminate(self.D, fakes, fake_labels, features)
+            real_out = discriminate(self.D, reals, real_labels, features)
+            fake_out = discriminate(self.D, fakes, fake_labels, features)
             terms = {"loss/D": self.loss.discriminator_loss(real_out, fake_out)}
             context = PenaltyContext(
                 self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.d_steps, uniform=self._uniform
@@ -651,18 +622,10 @@ class Trainer:
         with frozen(self.D):
             with self._autocast():
                 real_out = None
-                if self.options.joint_d_batch:
-                    # the G phase normalizes as the D phase did: with the D
-                    # phase alone joint, the quickstart's G collapsed
-                    # (plugins/dcgan/README.md)
-                    joint_real_out, fake_out = discriminate_jointly(self.D, reals, fakes, real_labels, fake_labels, features)
-                    if self.loss.needs_reals_in_generator_phase:
-                        real_out = _detached(joint_real_out)
-                else:
-                    fake_out = discriminate(self.D, fakes, fake_labels, features)
-                    if self.loss.needs_reals_in_generator_phase:
-                        with torch.no_grad():
-                            real_out = discriminate(self.D, reals, real_labels, features)
+                fake_out = discriminate(self.D, fakes, fake_labels, features)
+                if self.loss.needs_reals_in_generator_phase:
+                    with torch.no_grad():
+                        real_out = discriminate(self.D, reals, real_labels, features)
                 terms = {"loss/G": self.loss.generator_loss(fake_out, real_out)}
                 context = PenaltyContext(
                     self.D, self.G, reals, fakes, real_labels, fake_labels, real_out, fake_out, self.g_steps, uniform=self._uniform

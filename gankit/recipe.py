@@ -150,13 +150,6 @@ class TrainOptions:
             "forward less; needs one D step per iteration and no G-phase regularizer"
         ),
     )
-    joint_d_batch: bool = attrs.field(
-        default=False,
-        metadata=help_text(
-            "D scores the real and the fake batch as one batch in both phases, so that its batch norm normalizes both "
-            "with the same statistics; costs a D forward on the reals in the G phase"
-        ),
-    )
     sync_batchnorm: bool = attrs.field(
         default=False,
         metadata=help_text(

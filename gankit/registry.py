@@ -257,9 +257,3 @@ def default_registry() -> Registry:
         registry.load_entry_points()
         _default = registry
     return _default
-
-
-def reset_default_registry() -> None:
-    """Forget the loaded registry, so the next use looks for plugins again."""
-    global _default
-    _default = None

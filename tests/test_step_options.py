@@ -9,7 +9,7 @@ import pytest
 import torch
 from tiny_recipes import TINY_RECIPE
 
-from gankit.loop import Trainer, discriminate, discriminate_jointly
+from gankit.loop import Trainer
 from gankit.recipe import load_recipe
 
 ONE_STEP = TINY_RECIPE.replace("kimg = 0.064", "kimg = 0.008")
@@ -78,50 +78,3 @@ def test_compile_falls_back_to_eager_when_a_penalty_needs_double_backward(tmp_pa
     trainer.train()
     assert trainer.d_steps == 1 and not trainer.compiled
     assert "train.compile: torch.compile cannot differentiate this step twice" in capsys.readouterr().err
-
-
-def _discriminator_batches(trainer: Trainer) -> list[int]:
-    sizes: list[int] = []
-    trainer.D.register_forward_pre_hook(lambda module, args: sizes.append(args[0][-1].shape[0]))
-    return sizes
-
-
-def test_a_joint_d_batch_scores_reals_and_fakes_in_one_forward_in_both_phases(tmp_path, registry):
-    separate = _trainer(tmp_path, registry, ONE_STEP)
-    joint = _trainer(tmp_path, registry, ONE_STEP, "train.joint_d_batch=true")
-    separate_batches, joint_batches = _discriminator_batches(separate), _discriminator_batches(joint)
-    separate.train()
-    joint.train()
-    assert separate_batches == [8, 8, 8]  # D phase: reals, fakes; G phase: fakes
-    assert joint_batches == [16, 16]  # reals and fakes together, in each phase
-
-
-def test_a_joint_d_batch_changes_nothing_for_a_discriminator_without_batch_statistics(tmp_path, registry):
-    # the tiny D scores each sample on its own, so only the batching differs
-    text = ONE_STEP.replace("kimg = 0.008", "kimg = 0.032")
-    separate = _trainer(tmp_path, registry, text)
-    joint = _trainer(tmp_path, registry, text, "train.joint_d_batch=true")
-    separate.train()
-    joint.train()
-    assert joint.d_steps == joint.g_steps == 4
-    for network in ("G", "D"):
-        for a, b in zip(getattr(separate, network).parameters(), getattr(joint, network).parameters(), strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    assert not torch.equal(next(separate.G.parameters()), next(_trainer(tmp_path, registry, text).G.parameters()))
-
-
-def test_a_joint_d_batch_normalizes_reals_and_fakes_with_one_set_of_statistics(tmp_path, registry):
-    # a batch norm in front of the tiny D: in the joint batch, the real
-    # scores depend on the fakes beside them
-    trainer = _trainer(tmp_path, registry, ONE_STEP, "train.joint_d_batch=true")
-    trainer.D.linear = torch.nn.Sequential(trainer.D.linear, torch.nn.BatchNorm1d(4))
-    reals = [torch.rand(8, 3, 8, 8) * 2 - 1]
-    fakes_a, fakes_b = [torch.zeros(8, 3, 8, 8)], [torch.ones(8, 3, 8, 8)]
-    labels = torch.arange(8) % 6
-    real_a, _ = discriminate_jointly(trainer.D, reals, fakes_a, labels, labels, features=False)
-    real_b, _ = discriminate_jointly(trainer.D, reals, fakes_b, labels, labels, features=False)
-    alone = discriminate(trainer.D, reals, labels, features=False)
-    assert not torch.allclose(real_a.scores, real_b.scores)
-    assert not torch.allclose(real_a.scores, alone.scores)
-    real, fake = discriminate_jointly(trainer.D, reals, fakes_a, labels, labels, features=True)
-    assert real.scores.shape == fake.scores.shape == (8,) and [f.shape[0] for f in real.features + fake.features] == [8, 8]

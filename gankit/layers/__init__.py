@@ -6,8 +6,7 @@ gankit's public API. Each module holds one paper's blocks:
 - :mod:`.attention`: SAGAN's self-attention block (Zhang et al. 2019);
 - :mod:`.conditional`: conditional batch normalization (de Vries et al. 2017)
   and the projection discriminator's head (Miyato & Koyama 2018);
-- :mod:`.salimans`: minibatch discrimination and virtual batch
-  normalization (Salimans et al. 2016);
+- :mod:`.salimans`: minibatch discrimination (Salimans et al. 2016);
 - :mod:`.style`: StyleGAN's mapping network, AdaIN, noise inputs, blur and
   truncation trick (Karras et al. 2019).
 
@@ -26,7 +25,7 @@ from gankit.layers.progan import (
     lrelu,
     nf,
 )
-from gankit.layers.salimans import MinibatchDiscrimination, VirtualBatchNorm, WithReferenceBatch
+from gankit.layers.salimans import MinibatchDiscrimination
 from gankit.layers.style import AdaIN, Blur2d, MappingNetwork, NoiseInjection, instance_norm, truncate
 
 __all__ = [
@@ -42,8 +41,6 @@ __all__ = [
     "PixelNorm",
     "ProjectionHead",
     "SelfAttention2d",
-    "VirtualBatchNorm",
-    "WithReferenceBatch",
     "MappingNetwork",
     "NoiseInjection",
     "instance_norm",

@@ -1,15 +1,8 @@
-"""Blocks of Salimans et al. 2016, "Improved Techniques for Training GANs":
-
-- minibatch discrimination (§3.2): each sample's features are compared with
-  those of every other sample of its batch, and how close it lies to them
-  joins its features, so that a discriminator can tell a collapsed batch
-  from a varied one;
-- virtual batch normalization (§3.5): each example is normalized with the
-  statistics of a reference batch, fixed once at the start, together with
-  the example itself, so that its output does not depend on the rest of its
-  batch. :class:`WithReferenceBatch` holds the reference batch (a buffer, so
-  checkpoints save it) and runs it through the network with every batch;
-  :class:`VirtualBatchNorm` layers inside read its statistics.
+"""Minibatch discrimination (§3.2 of Salimans et al. 2016, "Improved
+Techniques for Training GANs"): each sample's features are compared with
+those of every other sample of its batch, and how close it lies to them
+joins its features, so that a discriminator can tell a collapsed batch from
+a varied one.
 """
 
 from __future__ import annotations
@@ -58,83 +51,3 @@ class MinibatchDiscrimination(nn.Module):
 
     def extra_repr(self) -> str:
         return f"A={self.in_features}, B={self.kernels}, C={self.kernel_dim}"
-
-
-class VirtualBatchNorm(nn.Module):
-    """Virtual batch normalization (§3.5) of [N, C] or [N, C, H, W] inputs,
-    inside a :class:`WithReferenceBatch`.
-
-    The first R rows of its input are the reference batch, run through the
-    network alongside every batch: they are normalized with their own
-    statistics (batch normalization), and each following example x with the
-    statistics of the reference batch and x together, x weighing 1/(R + 1):
-    μ = (R·μ_ref + mean(x))/(R + 1), likewise for E[x²], and σ² = E[x²] − μ²
-    (per channel, over the spatial positions too). The statistics are those
-    of the reference batch's activations under the current weights, and
-    gradients flow through them, as in the paper. Training and evaluation
-    compute the same thing: no running statistics."""
-
-    def __init__(self, num_features: int, epsilon: float = 1e-5, affine: bool = True) -> None:
-        super().__init__()
-        self.num_features, self.epsilon = num_features, epsilon
-        self.weight = nn.Parameter(torch.ones(num_features)) if affine else None
-        self.bias = nn.Parameter(torch.zeros(num_features)) if affine else None
-        #: R: set by the WithReferenceBatch that holds this layer.
-        self.reference_size = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        r = self.reference_size
-        if r <= 0:
-            raise RuntimeError("VirtualBatchNorm runs inside a WithReferenceBatch, which puts the reference batch in front of every batch")
-        if x.shape[0] < r:
-            raise ValueError(f"VirtualBatchNorm: the batch of {x.shape[0]} rows lacks the {r} rows of the reference batch")
-        reduce = [0, *range(2, x.dim())]  # the batch and the spatial positions
-        own = reduce[1:]  # an example's own spatial positions (none for [N, C])
-        values = x.float()
-        reference, examples = values[:r], values[r:]
-        ref_mean = reference.mean(dim=reduce, keepdim=True)
-        ref_square = reference.square().mean(dim=reduce, keepdim=True)
-        new = 1.0 / (r + 1)  # the example is one of R + 1
-        mean = (1 - new) * ref_mean + new * (examples.mean(dim=own, keepdim=True) if own else examples)
-        square = (1 - new) * ref_square + new * (examples.square().mean(dim=own, keepdim=True) if own else examples.square())
-        normalized = torch.cat(
-            [
-                (reference - ref_mean) * torch.rsqrt((ref_square - ref_mean.square()).clamp(min=0.0) + self.epsilon),
-                (examples - mean) * torch.rsqrt((square - mean.square()).clamp(min=0.0) + self.epsilon),
-            ]
-        )
-        if self.weight is not None:
-            shape = [1, -1] + [1] * (x.dim() - 2)
-            normalized = normalized * self.weight.view(shape) + self.bias.view(shape)
-        return normalized.to(x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, epsilon={self.epsilon}, affine={self.weight is not None}"
-
-
-class WithReferenceBatch(nn.Module):
-    """Runs ``body`` on the reference batch and the given batch together and
-    returns the given batch's rows (virtual batch normalization, §3.5).
-
-    ``reference`` is the network's input for the reference batch (latents,
-    for a generator), chosen once when the network is built. It is a buffer:
-    checkpoints save it and resuming restores it, so the statistics every
-    :class:`VirtualBatchNorm` inside ``body`` uses come from the same inputs
-    for the whole training. The paper uses it in the generator; the forward
-    pass costs the reference batch's rows on top of every batch."""
-
-    def __init__(self, body: nn.Module, reference: torch.Tensor) -> None:
-        super().__init__()
-        if reference.dim() < 1 or reference.shape[0] < 1:
-            raise ValueError("WithReferenceBatch needs a reference batch of at least one row")
-        self.body = body
-        self.register_buffer("reference", reference.detach().clone())
-        layers = [m for m in body.modules() if isinstance(m, VirtualBatchNorm)]
-        if not layers:
-            raise ValueError("WithReferenceBatch: the body has no VirtualBatchNorm layer")
-        for layer in layers:
-            layer.reference_size = reference.shape[0]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        r = self.reference.shape[0]
-        return self.body(torch.cat([self.reference.to(x.dtype), x]))[r:]

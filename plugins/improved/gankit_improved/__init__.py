@@ -1,10 +1,9 @@
 """The techniques of Salimans et al. 2016, "Improved Techniques for Training
 GANs", for gankit: feature matching (a loss), minibatch discrimination (a
 layer, a toy critic and an option of the DCGAN discriminator), historical
-averaging (a regularizer) and virtual batch normalization (a layer).
+averaging (a regularizer).
 
-Minibatch discrimination and virtual batch normalization are blocks of
-``gankit.layers``; one-sided label smoothing is an option of gankit-dcgan's
+Minibatch discrimination is a block of ``gankit.layers``; one-sided label smoothing is an option of gankit-dcgan's
 logistic losses."""
 
 from __future__ import annotations

@@ -1,17 +1,14 @@
-"""Minibatch discrimination and virtual batch normalization (Salimans et al.
-2016, §3.2 and §3.5) against hand computations."""
+"""Minibatch discrimination (Salimans et al. 2016, §3.2) against hand
+computations."""
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from gankit.layers import MinibatchDiscrimination, VirtualBatchNorm, WithReferenceBatch
+from gankit.layers import MinibatchDiscrimination
 
 E = math.exp
 
@@ -77,76 +74,3 @@ def test_minibatch_discrimination_flattens_and_passes_gradients():
 
 
 # --------------------------------------------------------------------------
-# Virtual batch normalization
-
-
-def _inside(reference_size: int, layer: VirtualBatchNorm) -> VirtualBatchNorm:
-    layer.reference_size = reference_size  # what WithReferenceBatch sets
-    return layer
-
-
-def test_virtual_batch_norm_against_a_hand_computation():
-    layer = _inside(2, VirtualBatchNorm(1, epsilon=0.0, affine=False))
-    # reference {1, 3}: mean 2, E[x²] 5. The example 5 joins it with weight
-    # 1/3: mean (2·2 + 5)/3 = 3, E[x²] (2·5 + 25)/3 = 35/3, variance 8/3.
-    out = layer(torch.tensor([[1.0], [3.0], [5.0], [2.0]]))
-    assert out[:2, 0].tolist() == pytest.approx([-1.0, 1.0])  # the reference batch: its own statistics
-    assert out[2, 0].item() == pytest.approx((5 - 3) / math.sqrt(8 / 3))
-    # the example 2: mean 2, E[x²] (10 + 4)/3 = 14/3, variance 2/3
-    assert out[3, 0].item() == pytest.approx(0.0, abs=1e-6)
-
-
-@pytest.mark.parametrize("shape", [(6,), (6, 3, 3)])
-def test_each_example_is_batch_normalized_with_the_reference_batch_alone(shape):
-    layer = _inside(8, VirtualBatchNorm(6))
-    with torch.no_grad():
-        layer.weight.uniform_(0.5, 2.0)
-        layer.bias.uniform_(-1.0, 1.0)
-    reference, examples = torch.randn(8, *shape) * 3 + 1, torch.randn(5, *shape)
-    out = layer(torch.cat([reference, examples]))
-    for i in range(5):
-        # batch normalization of the set {reference batch, x_i}, read at x_i
-        joint = torch.cat([reference, examples[i : i + 1]])
-        expected = F.batch_norm(joint, None, None, layer.weight, layer.bias, training=True, eps=layer.epsilon)[-1]
-        assert torch.allclose(out[8 + i], expected, atol=1e-5)
-    # an example's output does not depend on the rest of its batch
-    alone = layer(torch.cat([reference, examples[2:3]]))[-1]
-    assert torch.allclose(alone, out[8 + 2], atol=1e-6)
-
-
-def _vbn_network(reference: torch.Tensor) -> WithReferenceBatch:
-    body = nn.Sequential(nn.Linear(2, 8), VirtualBatchNorm(8), nn.ReLU(), nn.Linear(8, 2))
-    return WithReferenceBatch(body, reference)
-
-
-def test_the_reference_batch_is_fixed_through_training_and_saved_with_the_weights():
-    reference = torch.randn(16, 2)
-    network = _vbn_network(reference)
-    assert network.body[1].reference_size == 16
-    optimizer = torch.optim.Adam(network.parameters(), lr=0.1)
-    for _ in range(3):
-        optimizer.zero_grad()
-        network(torch.randn(4, 2)).square().mean().backward()
-        optimizer.step()
-    assert torch.equal(network.reference, reference)  # fixed: no step moves it
-    assert network.body[0].weight.grad is not None
-    state = network.state_dict()
-    assert torch.equal(state["reference"], reference)  # a buffer: checkpoints hold it
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    restored = _vbn_network(torch.randn(16, 2))  # built with another reference, as a fresh process would draw
-    z = torch.randn(5, 2)
-    assert not torch.allclose(restored(z), network(z))
-    restored.load_state_dict(torch.load(buffer, weights_only=True))
-    assert torch.equal(restored.reference, reference)
-    assert torch.equal(restored(z), network(z))
-    network.eval()
-    assert torch.equal(network(z), restored(z))  # no running statistics: eval computes the same
-
-
-def test_virtual_batch_norm_needs_its_reference_batch():
-    with pytest.raises(RuntimeError, match="WithReferenceBatch"):
-        VirtualBatchNorm(4)(torch.randn(3, 4))
-    with pytest.raises(ValueError, match="no VirtualBatchNorm"):
-        WithReferenceBatch(nn.Linear(2, 2), torch.randn(4, 2))
