@@ -1,11 +1,18 @@
 """gankit: a plugin-based registry of GAN components, TOML recipes and one training loop.
 
 This module is gankit's public API: everything a plugin, a benchmark or a
-notebook may use is importable from here, together with the public modules
-``gankit.options`` (option validators), ``gankit.layers`` (shared network blocks),
-``gankit.metrics`` (Inception features and the distances on them) and
-``gankit.testing`` (the contract suite). Every other module is private and
-may change; ``tests/test_layering.py`` checks that no plugin imports one.
+notebook may use is importable from here, together with the modules named
+in :data:`PUBLIC_MODULES`, the one list of them: ``gankit.options`` (option
+validators), ``gankit.layers`` (shared network blocks), ``gankit.networks``
+(small networks plugins share), ``gankit.metrics`` (Inception features and
+the distances on them) and ``gankit.testing`` (the contract suite). Every
+other module is private and may change; ``tests/test_layering.py`` reads the
+list and checks that no plugin, benchmark or script imports another.
+
+A metric that shares its work among torchrun's processes takes its
+:func:`process_part` of the items, puts the parts back together with
+:func:`gather_rows` and adds counts with :func:`process_total`; on one
+process they change nothing.
 
 Importing gankit is cheap: the run and the training loop are imported on
 first use of ``Run``, ``Trainer``, ``update_ema`` or ``select_device``.
@@ -33,6 +40,9 @@ from gankit.contracts import (
     Stage,
     StepPlan,
 )
+from gankit.distributed import gather_rows
+from gankit.distributed import part as process_part
+from gankit.distributed import total as process_total
 from gankit.errors import NonFinite, UserError
 from gankit.hookspecs import hookimpl
 from gankit.images import ImageList, downsample_to, image_pyramid, is_power_of_two, log2_int, quantize, to_float_images
@@ -45,6 +55,10 @@ if TYPE_CHECKING:
     from gankit.runs import Interrupted, Run, environment
 
 __version__ = "0.1.0"
+
+#: The modules besides ``gankit`` itself that plugins, benchmarks and
+#: scripts may import; every other gankit module is private.
+PUBLIC_MODULES: tuple[str, ...] = ("gankit.options", "gankit.layers", "gankit.networks", "gankit.metrics", "gankit.testing")
 
 _LAZY = {
     "Run": "gankit.runs",
@@ -89,12 +103,14 @@ __all__ = [
     "StepPlan",
     "Trainer",
     "NonFinite",
+    "PUBLIC_MODULES",
     "UserError",
     "__version__",
     "default_registry",
     "downsample_to",
     "environment",
     "generate",
+    "gather_rows",
     "generated_batches",
     "hookimpl",
     "image_pyramid",
@@ -102,6 +118,8 @@ __all__ = [
     "load_recipe",
     "load_checkpoint",
     "log2_int",
+    "process_part",
+    "process_total",
     "quantize",
     "recipe_from_text",
     "sample_images",

@@ -1,6 +1,7 @@
 """A critic for the 2D toy mixtures with minibatch discrimination
-(Salimans et al. 2016, §3.2): gankit-wgan's MLP critic with the layer put
-between its last hidden layer and its score."""
+(Salimans et al. 2016, §3.2): the toy MLP critic of ``gankit.networks``
+(gankit-wgan's ``mlp``) with the layer put between its last hidden layer
+and its score."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from torch import nn
 
 from gankit import BuildContext, ImageList
 from gankit.layers import MinibatchDiscrimination
+from gankit.networks import MLPDiscriminator, MLPDiscriminatorOptions
 from gankit.options import help_text, positive
-from gankit_wgan import MLPDiscriminator, MLPDiscriminatorOptions
 
 
 @attrs.define(kw_only=True)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit import Metric, MetricContext, UserError, distributed, generate, quantize, seeded_latents
+from gankit import Metric, MetricContext, UserError, gather_rows, generate, process_part, process_total, quantize, seeded_latents
 from gankit.options import help_text, non_negative, positive
 from gankit_progan.networks import upsample_to
 
@@ -212,7 +212,7 @@ def _sliced_wasserstein(
     process draws every direction, so each repeat's are the same) and the
     sums are added."""
     repeats = directions // per_repeat
-    mine = distributed.part(repeats) if shared else range(repeats)
+    mine = process_part(repeats) if shared else range(repeats)
     total = torch.zeros((), dtype=torch.float64)
     for repeat in range(repeats):
         dirs = torch.randn(a.shape[1], per_repeat, generator=rng)
@@ -224,7 +224,7 @@ def _sliced_wasserstein(
             gap = _sorted_rows(part @ a.T) - _sorted_rows(part @ b.T)
             total += gap.abs().sum(dim=1).double().sum().cpu()
     if shared:
-        total = distributed.total(total)
+        total = process_total(total)
     return float(total) / (a.shape[0] * repeats * per_repeat)
 
 
@@ -317,11 +317,11 @@ class SlicedWasserstein(Metric):
         # each process describes its share of the chunks, real and generated; the descriptors of all are gathered
         ctx.dataset.prepare()
         count = min(self.options.images, len(ctx.dataset))
-        share = distributed.part(_chunk_count(count))
+        share = process_part(_chunk_count(count))
 
         def described(chunks: Iterator[torch.Tensor]) -> list[torch.Tensor]:
             patches = swd_patches(chunks, levels, self.patches_per_image, self.patch_size, seed, ctx.device, first_chunk=share.start)
-            return [_normalize(distributed.gather_rows(level), 3) for level in patches]
+            return [_normalize(gather_rows(level), 3) for level in patches]
 
         real = described(_real_chunks(ctx, count, seed, share)[1])
         fake = described(_generated_chunks(ctx, count, seed, resolution, share))

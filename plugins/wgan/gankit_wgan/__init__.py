@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import gankit
+from gankit.networks import MLPDiscriminator, MLPDiscriminatorOptions, MLPGenerator, MLPGeneratorOptions
 from gankit_wgan.objectives import (
     R1,
     Drift,
@@ -23,10 +24,6 @@ from gankit_wgan.objectives import (
 )
 from gankit_wgan.resnet import ResNetDiscriminator, ResNetDiscriminatorOptions, ResNetGenerator, ResNetGeneratorOptions
 from gankit_wgan.toy import (
-    MLPDiscriminator,
-    MLPDiscriminatorOptions,
-    MLPGenerator,
-    MLPGeneratorOptions,
     ModeCoverage,
     ModeCoverageOptions,
     Toy2dDataset,

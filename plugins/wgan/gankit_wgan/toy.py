@@ -1,5 +1,6 @@
-"""2D toy distributions for measuring mode coverage, the MLPs that learn
-them, and the mode-coverage metric.
+"""2D toy distributions for measuring mode coverage and the mode-coverage
+metric; the MLPs that learn them are in ``gankit.networks``, which
+gankit-improved extends too.
 
 The three distributions are those of WGAN-GP's toy experiments
 (Gulrajani et al. 2017, ``gan_toy.py`` of the paper's code), including their
@@ -10,14 +11,13 @@ gankit's terms, whose picture is a scatter plot.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import attrs
 import numpy as np
 import torch
-from torch import nn
 
-from gankit import BuildContext, Dataset, Discriminator, Generator, ImageList, Metric, MetricContext, UserError, generate, seeded_latents
+from gankit import BuildContext, Dataset, ImageList, Metric, MetricContext, UserError, generate, seeded_latents
 from gankit.options import help_text, in_range, non_negative, one_of, positive
 
 DISTRIBUTIONS = ("ring8", "grid25", "swissroll")
@@ -137,70 +137,6 @@ def scatter_plot(points: torch.Tensor, found: Mixture | None, size: int = 512, e
 
 # --------------------------------------------------------------------------
 # Networks
-
-
-@attrs.define(kw_only=True)
-class MLPGeneratorOptions:
-    """The MLP generator of WGAN-GP's toy experiments: ReLU hidden layers, a linear output."""
-
-    latent_size: int = attrs.field(default=2, validator=positive(), metadata=help_text("size of z (2 in gan_toy.py)"))
-    hidden: int = attrs.field(default=512, validator=positive(), metadata=help_text("units per hidden layer (512 in gan_toy.py)"))
-    layers: int = attrs.field(default=3, validator=positive(), metadata=help_text("hidden layers (3 in gan_toy.py)"))
-
-
-@attrs.define(kw_only=True)
-class MLPDiscriminatorOptions:
-    """The MLP critic of WGAN-GP's toy experiments: ReLU hidden layers, a linear score."""
-
-    hidden: int = attrs.field(default=512, validator=positive(), metadata=help_text("units per hidden layer (512 in gan_toy.py)"))
-    layers: int = attrs.field(default=3, validator=positive(), metadata=help_text("hidden layers (3 in gan_toy.py)"))
-
-
-def _require_points(context: BuildContext, what: str) -> None:
-    if context.resolution != 1:
-        raise UserError(
-            f'{what}: the mlp networks take 2D points (data.type = "toy2d"), not {context.resolution}x{context.resolution} images'
-        )
-
-
-def _relu_stack(inputs: int, hidden: int, layers: int) -> nn.Sequential:
-    stack: list[nn.Module] = []
-    for index in range(layers):
-        stack += [nn.Linear(inputs if index == 0 else hidden, hidden), nn.ReLU()]
-    return nn.Sequential(*stack)
-
-
-class MLPGenerator(Generator):
-    """The MLP generator of WGAN-GP's toy experiments: ReLU hidden layers, a linear output."""
-
-    def __init__(self, options: MLPGeneratorOptions, context: BuildContext) -> None:
-        super().__init__()
-        _require_points(context, "generator")
-        self.latent_size, self.num_classes = options.latent_size, 0
-        self.body = _relu_stack(options.latent_size, options.hidden, options.layers)
-        self.output = nn.Linear(options.hidden, context.channels)
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> ImageList:
-        return [self.output(self.body(z))]
-
-
-class MLPDiscriminator(Discriminator):
-    """The MLP critic of WGAN-GP's toy experiments: ReLU hidden layers, a linear score."""
-
-    def __init__(self, options: MLPDiscriminatorOptions, context: BuildContext) -> None:
-        super().__init__()
-        _require_points(context, "discriminator")
-        self.resolution, self.num_classes = 1, 0
-        self.body = _relu_stack(context.channels, options.hidden, options.layers)
-        self.output = nn.Linear(options.hidden, 1)
-
-    def prepare_reals(self, images: torch.Tensor) -> ImageList:
-        return [images]
-
-    def forward(self, images: ImageList, labels: torch.Tensor | None = None, features: bool = False) -> Any:
-        hidden = self.body(images[-1])
-        scores = self.output(hidden).squeeze(1)
-        return (scores, [hidden]) if features else scores
 
 
 # --------------------------------------------------------------------------
