@@ -7,8 +7,9 @@ they are set from this measurement with a margin, never from one run:
     python bench/outcome_spread.py                      # every outcome, seeds 0-4, 1 and 2 threads
     python bench/outcome_spread.py --only msggan --seeds 8
 
-Each outcome test module defines ``outcome(seed)`` (or NAME_outcome) and its
-BOUNDS. The table gives, per statistic, the minimum, median and maximum over
+The outcomes are the repository's ``outcomes`` package, which the outcome
+tests import too: each defines ``outcome(seed)`` (or NAME_outcome) and its
+BOUNDS, listed in ``outcomes.OUTCOMES``. The table gives, per statistic, the minimum, median and maximum over
 all runs and the test's bound; ``worst`` is the least favourable run measured
 against the bound. Every run is appended to the JSON file as it finishes.
 """
@@ -16,7 +17,6 @@ against the bound. Every run is appended to the JSON file as it finishes.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -30,31 +30,8 @@ from gankit import environment
 from reporting import spread_table
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# name: (test module, outcome function, bounds)
-OUTCOMES = {
-    "dcgan": ("plugins/dcgan/tests/test_dcgan_training.py", "outcome", "BOUNDS"),
-    "msggan": ("plugins/msggan/tests/test_msggan_training.py", "outcome", "BOUNDS"),
-    "ring8": ("plugins/wgan/tests/test_wgan_training.py", "ring8_outcome", "RING8_BOUNDS"),
-    "mbd": ("plugins/improved/tests/test_improved_training.py", "mbd_outcome", "MBD_BOUNDS"),
-    "fm": ("plugins/improved/tests/test_improved_training.py", "fm_outcome", "FM_BOUNDS"),
-    "msg_stylegan": ("plugins/msggan/tests/test_msg_stylegan_training.py", "outcome", "BOUNDS"),
-    "sagan": ("plugins/sagan/tests/test_sagan_training.py", "outcome", "BOUNDS"),
-    "cgan_hues": ("plugins/dcgan/tests/test_dcgan_conditional.py", "hue_outcome", "HUE_BOUNDS"),
-    "acgan": ("plugins/dcgan/tests/test_dcgan_auxiliary.py", "outcome", "BOUNDS"),
-    "sgan_hues": ("plugins/sgan/tests/test_sgan_training.py", "hue_outcome", "HUE_BOUNDS"),
-    "digits": ("plugins/dcgan/tests/test_dcgan_digits.py", "outcome", "BOUNDS"),
-}
-
-
-def load_test_module(relative: str) -> Any:
-    """A test module, loaded from its path relative to the repository root."""
-    path = ROOT / relative
-    spec = importlib.util.spec_from_file_location(f"outcome_{path.stem}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(ROOT))  # the outcomes package beside recipes/, which the outcome tests import too
+from outcomes import OUTCOMES, outcome_of  # noqa: E402
 
 
 def _numbers(result: dict[str, Any]) -> dict[str, float]:
@@ -73,9 +50,8 @@ def main() -> int:
     results = record["outcomes"]
     machine = {key: value for key, value in environment().items() if key in ("torch", "python", "cpu")}
     for name in args.only or sorted(OUTCOMES):
-        relative, function, bounds_name = OUTCOMES[name]
-        module = load_test_module(relative)
-        outcome, bounds = getattr(module, function), getattr(module, bounds_name)
+        outcome, bounds = outcome_of(name)
+        relative = f"outcomes/{OUTCOMES[name][0]}.py"
         runs: list[dict[str, Any]] = []
         for seed in range(args.seeds):  # seeds outside, threads inside: the two arms interleave
             for threads in args.threads:

@@ -1,10 +1,10 @@
 """SGAN on data a conditional DCGAN learns within seconds: which of SGAN's
 losses keeps its samples from looking like the data?
 
-The data are gankit.testing.write_hue_classes' six hue classes at 16x16
+The data are write_hue_classes' six hue classes at 16x16
 (plugins/dcgan's fast class_accuracy test reaches 0.8 on them after 12
 kimg). SGAN trains the recipe of plugins/sgan's hue-class test
-(``hue_recipe``: its small networks, 4 kimg independent then the rest
+(``outcomes.sgan_hues.hue_recipe``: its small networks, 4 kimg independent then the rest
 joint), once per set of weights given (λ_cond,
 λ_ent and optionally stack0_conditional_scale, which multiplies stack 0's
 L_cond on top of λ_cond); each row reports recognizability's relative
@@ -23,11 +23,10 @@ from pathlib import Path
 import torch
 
 from gankit import Run, default_registry, recipe_from_text
-from gankit.testing import write_hue_classes
 
-from outcome_spread import load_test_module
-
-SGAN_TEST = "plugins/sgan/tests/test_sgan_training.py"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the outcomes package beside recipes/
+from outcomes import write_hue_classes  # noqa: E402
+from outcomes.sgan_hues import hue_recipe  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,7 +39,6 @@ def main(argv: list[str] | None = None) -> None:
         help="λ_cond,λ_ent[,stack0_conditional_scale] per training",
     )
     args = parser.parse_args(argv)
-    hue_recipe = load_test_module(SGAN_TEST).hue_recipe
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         data = write_hue_classes(Path(folder) / "hues")

@@ -14,9 +14,10 @@ parameter, state that survives a checkpoint), and that one short training
 through gankit's own loop on the CPU runs without NaN and changes the
 weights.
 
-Training tests measure their outcome with ``sliced_wasserstein``: how far
-generated images are from real ones, compared with the distance between two
-real sets (the noise floor).
+pytest is imported when :func:`contract_suite` makes a suite, not before.
+``sliced_wasserstein`` is a cheap distance between two sets of images for a
+plugin's own outcome tests. The outcome tests of gankit's repository, their
+recipes and bounds live outside the product, in its ``outcomes/`` folder.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import pytest
 import tomli_w
 import torch
 import torch.nn.functional as F
@@ -80,37 +80,6 @@ class TinyOptions:
     """No options."""
 
 
-def write_hue_classes(root: Path, classes: int = 6, per_class: int = 100, size: int = 16) -> Path:
-    """PNG images in one sub-folder per class (``images`` data with
-    ``labels = true``), each class shown by its hue alone (k / classes of the
-    colour wheel) at a random brightness with pixel noise: labelled data
-    whose classes a conditional generator can draw within seconds, so that
-    a test measures its use of the label, not its drawing."""
-    import colorsys
-
-    import numpy as np
-    from PIL import Image
-
-    rng = torch.Generator().manual_seed(0)
-    for k in range(classes):
-        folder = root / f"hue{round(360 * k / classes):03d}"
-        folder.mkdir(parents=True)
-        rgb = torch.tensor(colorsys.hsv_to_rgb(k / classes, 1.0, 1.0))
-        for i in range(per_class):
-            brightness = 0.5 + 0.5 * torch.rand(1, generator=rng)
-            image = rgb[:, None, None] * brightness + 0.05 * torch.randn(3, size, size, generator=rng)
-            pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-            Image.fromarray(np.ascontiguousarray(pixels)).save(folder / f"{i:03d}.png")
-    return root
-
-
-def labelled_images_data(root: Path, resolution: int) -> str:
-    """The body of a recipe's ``[data]`` table that reads the class folders
-    at ``root`` (as :func:`write_hue_classes` writes them) with their labels,
-    held in memory and read in the training process."""
-    return f'type = "images"\npath = "{root.as_posix()}"\nresolution = {resolution}\nlabels = true\nin_memory = "yes"\nworkers = 0'
-
-
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 256, seed: int = 0) -> float:
     """Mean 1D Wasserstein distance between two equal-sized sets of
     flattened images along ``projections`` random unit directions: a cheap
@@ -121,65 +90,6 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 256,
     pa, _ = (a @ directions).sort(dim=0)
     pb, _ = (b @ directions).sort(dim=0)
     return (pa - pb).abs().mean().item()
-
-
-#: An outcome test's bounds: statistic -> (comparison, value). The values
-#: come from the statistic's spread over seeds and thread counts, measured
-#: with ``bench/outcome_spread.py``, with a stated margin.
-Bounds = dict[str, tuple[str, float]]
-
-_COMPARISONS = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
-
-
-def train_and_measure_swd(run: Any, labels: torch.Tensor | None = None) -> tuple[list[float], list[float], list[float]]:
-    """Train ``run`` (an in-memory :class:`gankit.Run`), measuring how far its
-    EMA generator's samples are from the data, scale by scale (the
-    discriminator's input list): the sliced Wasserstein distance of 512
-    samples (fixed latents; ``labels`` for a conditional generator) to 512
-    real images before training and after it, and the distance between two
-    sets of 512 real images, the floor a generator can reach. Outcome tests
-    bound ratios of these."""
-    from gankit.sampling import generate
-
-    trainer = run.trainer
-    trainer.dataset.prepare()
-
-    def reals(indices: range) -> ImageList:
-        return trainer.D.prepare_reals(to_float_images(trainer.dataset.__getitems__(list(indices))[0]))
-
-    reference, other = reals(range(1000, 1512)), reals(range(512))
-    z = trainer.G.sample_latents(512, "cpu", torch.Generator().manual_seed(1))
-
-    def distances() -> list[float]:
-        return [sliced_wasserstein(fake, real) for fake, real in zip(generate(trainer.G_ema, z, labels, 128), reference, strict=True)]
-
-    before = distances()
-    noise_floor = [sliced_wasserstein(a, b) for a, b in zip(other, reference, strict=True)]
-    run.train()
-    return before, distances(), noise_floor
-
-
-def swd_statistics(before: float, after: float, noise_floor: float) -> dict[str, float]:
-    """What the outcome tests bound of one scale's :func:`train_and_measure_swd`
-    distances: the distances, ``after_over_before``, and ``gap_left``, the part
-    of the distance above the noise floor that training did not close."""
-    return {
-        "before": before,
-        "after": after,
-        "noise_floor": noise_floor,
-        "after_over_before": after / before,
-        "gap_left": (after - noise_floor) / (before - noise_floor),
-    }
-
-
-def assert_outcome(statistics: dict[str, float], bounds: Bounds) -> None:
-    """Assert every bounded statistic, reporting all of them on failure."""
-    failed = [
-        f"{name} = {statistics[name]:.4g}, expected {op} {value:g}"
-        for name, (op, value) in bounds.items()
-        if not _COMPARISONS[op](float(statistics[name]), float(value))
-    ]
-    assert not failed, "; ".join(failed) + f" (all statistics: {statistics})"
 
 
 def _sample_shape(context: BuildContext) -> tuple[int, ...]:
@@ -929,6 +839,10 @@ def contract_suite(dist: str | None = None, registry: Registry | None = None) ->
     skipped and a broken plugin's CI would pass. Failing a test rather than
     raising here keeps the rest of the session running and gives pytest's
     summary one line that says what is wrong."""
+    # pytest only now: gankit does not depend on it, and importing
+    # gankit.testing (for its checks or tiny networks) should not need it
+    import pytest
+
     registry = registry or testing_registry()
     problem = distribution_problem(dist, registry)
     components = _suite_components(dist, registry)

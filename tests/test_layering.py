@@ -122,6 +122,8 @@ def test_benchmarks_and_scripts_import_only_the_public_api():
         # a plugin's package by its public names, never one of its modules
         problems += sorted(m for m in _imports(path, False, frozenset(PLUGIN_PACKAGES)) if "." in m)
         problems += sorted(_imports(path, False, frozenset(TEST_MODULES)))
+        if "spec_from_file_location" in path.read_text():
+            problems.append("a file loaded as a module")
         if problems:
             offenders.append(f"{path.relative_to(REPO)}: {', '.join(problems)}")
     assert not offenders, "benchmarks and scripts use gankit.PUBLIC_MODULES and plugins' public names:\n" + "\n".join(offenders)

@@ -5,14 +5,12 @@ head the classes of images it has never seen."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit import BuildContext, DOutput, PenaltyContext, Run, UserError, default_registry, load_recipe, to_float_images
-from gankit.testing import Bounds, TinyPyramidDiscriminator, TinyPyramidOptions, assert_outcome, one_thread
+from gankit import BuildContext, DOutput, PenaltyContext, Run, UserError
+from gankit.testing import TinyPyramidDiscriminator, TinyPyramidOptions, one_thread
 from gankit_dcgan import (
     AuxiliaryClassifier,
     AuxiliaryClassifierOptions,
@@ -21,10 +19,11 @@ from gankit_dcgan import (
     DCGANGenerator,
     DCGANGeneratorOptions,
 )
+from outcomes import assert_outcome
+from outcomes.acgan import BOUNDS, RECIPE, outcome
 
 CLASSES = 6
 CONTEXT = BuildContext(resolution=16, num_classes=CLASSES)
-RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "cgan_shapes.toml"
 
 
 @pytest.fixture(autouse=True)
@@ -119,45 +118,6 @@ def test_a_missing_head_or_label_is_an_error_and_other_networks_get_no_term() ->
         AuxiliaryClassifier(AuxiliaryClassifierOptions(phase="D")).penalty(ctx)
     other = TinyPyramidDiscriminator(TinyPyramidOptions(scales=1), BuildContext(resolution=16))
     assert AuxiliaryClassifier(AuxiliaryClassifierOptions()).penalty(penalty_context(other, G, "D")) is None
-
-
-# --------------------------------------------------------------------------
-# Outcome: the head learns the classes
-
-
-@torch.no_grad()
-def held_out_accuracy(D: DCGANDiscriminator, count: int = 512) -> float:
-    """The auxiliary classifier's accuracy on shapes drawn with another seed
-    than the training data's: images it has never seen."""
-    unseen = load_recipe(RECIPE, default_registry(), ["data.seed=1", f"data.size={count}"]).data.build()
-    unseen.prepare()
-    images, labels = unseen.__getitems__(list(range(count)))
-    was_training = D.training
-    D.eval()
-    try:
-        # the labels reach only the projection's score, not the features the head reads
-        _, features = D([to_float_images(images)], labels, features=True)
-        return float((D.class_logits(features).argmax(dim=1) == labels).float().mean())
-    finally:
-        D.train(was_training)
-
-
-def outcome(seed: int, kimg: float = 24.0) -> dict[str, float]:
-    """Held-out accuracy of D's auxiliary classifier before and after
-    ``kimg`` of recipes/cgan_shapes.toml."""
-    torch.manual_seed(seed)
-    run = Run.in_memory(RECIPE, [f"train.seed={seed}", f"train.kimg={kimg}", "train.device=cpu", "metrics={}"], progress="none")
-    before = held_out_accuracy(run.trainer.D)
-    run.train()
-    return {"before": before, "after": held_out_accuracy(run.trainer.D)}
-
-
-# `python bench/outcome_spread.py --only acgan`, seeds 0-4 on one and two
-# threads (17-25 s a run on an idle machine, torch 2.14): before
-# 0.156-0.180 (median 0.168), after 0.383-0.459 (median 0.404). Over 512
-# images the sampling error is 0.016 near 1/6 and 0.022 near 0.4: the
-# bounds sit 4.4 and 3.8 of them beyond the nearest run.
-BOUNDS: Bounds = {"before": ("<", 0.25), "after": (">", 0.3)}
 
 
 @one_thread()

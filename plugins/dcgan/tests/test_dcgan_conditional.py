@@ -6,7 +6,6 @@ pick the class that a classifier of the real data sees in G's samples."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import attrs
@@ -17,9 +16,6 @@ from torch import nn
 
 from gankit import (
     BuildContext,
-    Generator,
-    ImageList,
-    MetricContext,
     Run,
     UserError,
     default_registry,
@@ -30,6 +26,8 @@ from gankit import (
 from gankit.layers import ConditionalBatchNorm2d, ProjectionHead
 from gankit.testing import check_component, check_options_round_trip, check_training_step, one_thread
 from gankit_dcgan import DCGANDiscriminator, DCGANDiscriminatorOptions, DCGANGenerator, DCGANGeneratorOptions
+from outcomes import assert_outcome
+from outcomes.cgan_hues import HUE_BOUNDS, RECIPE, class_accuracy, hue_outcome
 
 CLASSES = 6
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
@@ -185,49 +183,6 @@ def test_a_conditional_runs_sample_grid_has_one_row_per_class(tmp_path: Path) ->
     assert (width, height) == (10 * 18 + 2, CLASSES * 18 + 2)  # 16-pixel images with 2-pixel gaps
 
 
-# --------------------------------------------------------------------------
-# Outcome: training makes the label count
-
-RECIPE = """
-name = "cgan_outcome"
-[data]
-type = "shapes"
-resolution = 16
-size = 8000
-[generator]
-type = "dcgan"
-base_channels = 32
-conditional = true
-conditioning = "{generator}"
-[discriminator]
-type = "dcgan"
-base_channels = 32
-conditional = true
-conditioning = "{discriminator}"
-[loss]
-type = "nonsaturating"
-label_smoothing = 0.2
-[optimizers.generator]
-type = "adam"
-lr = {lr}
-betas = [0.5, 0.999]
-[optimizers.discriminator]
-type = "adam"
-lr = {lr}
-betas = [0.5, 0.999]
-[metrics.recognizability]
-images = 1024
-[train]
-kimg = {kimg}
-batch_size = 32
-device = "cpu"
-tick_kimg = 8
-metric_ticks = 0
-ema_halflife_kimg = 1.0
-seed = {seed}
-"""
-
-
 def outcome_run(seed: int, kimg: float, lr: float = 2e-4, metric: bool = True) -> Run:
     text = RECIPE.format(seed=seed, kimg=kimg, lr=lr, generator="batchnorm", discriminator="projection")
     if not metric:
@@ -267,34 +222,6 @@ def test_the_discriminator_learns_which_label_a_real_image_has() -> None:
     assert before < D_BOUND < after, (before, after)
 
 
-class IgnoresTheLabel(Generator):
-    """``generator`` given labels of its own, drawn independently of the ones
-    asked for: what a generator that ignores the label scores."""
-
-    def __init__(self, generator: Generator, seed: int) -> None:
-        super().__init__()
-        self.generator, self.latent_size, self.num_classes = generator, generator.latent_size, generator.num_classes
-        self.rng = torch.Generator().manual_seed(seed)
-
-    def sample_latents(self, n, device="cpu", generator=None) -> torch.Tensor:
-        return self.generator.sample_latents(n, device, generator)
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> ImageList:
-        return self.generator(z, torch.randint(self.num_classes, (z.shape[0],), generator=self.rng).to(z.device))
-
-
-def class_accuracy(run: Run, seed: int) -> tuple[float, float]:
-    """Train ``run``; the class_accuracy of its EMA generator, and of the
-    same generator given labels unrelated to the asked ones: its chance level
-    (docs/metrics.md)."""
-    trained = run.train()["metrics"]["recognizability"]["class_accuracy"]
-    trainer = run.trainer
-    context = MetricContext(IgnoresTheLabel(trainer.G_ema, seed).eval(), trainer.dataset, torch.device("cpu"), 32, seed)
-    recognizability = default_registry().get("metric", "recognizability")
-    chance = recognizability.factory(recognizability.options(images=1024)).evaluate(context)["class_accuracy"]
-    return trained, chance
-
-
 @pytest.fixture
 def private_cache(tmp_path, monkeypatch):
     # the classifier is trained within the test, as on a fresh machine
@@ -329,29 +256,5 @@ def test_the_shapes_recipe_makes_the_label_pick_the_class(private_cache) -> None
     assert trained > SLOW_BOUND and trained > chance + SLOW_MARGIN, (trained, chance)
 
 
-def hue_outcome(seed: int) -> dict[str, float]:
-    """class_accuracy after 12 kimg on gankit.testing.write_hue_classes'
-    data, and its chance level (the generator given unrelated labels)."""
-    with tempfile.TemporaryDirectory() as folder:
-        root = testing.write_hue_classes(Path(folder) / "hues")
-        text = RECIPE.format(seed=seed, kimg=12, lr=2e-4, generator="batchnorm", discriminator="projection").replace(
-            'type = "shapes"\nresolution = 16\nsize = 8000', testing.labelled_images_data(root, 16)
-        )
-        torch.manual_seed(seed)
-        run = Run.in_memory(recipe_from_text(text, "cgan_hues", default_registry()), progress="none")
-        trained, chance = class_accuracy(run, seed=seed)
-    return {"class_accuracy": trained, "chance": chance}
-
-
-# hue_outcome(seed) for seeds 0-4 (13-17 s a run on one thread, 25-33 s on
-# two, of a busy 2-core x86_64, torch 2.14): one thread 0.805, 0.855,
-# 0.832, 0.873, 0.862 against chance levels of 0.131, 0.144, 0.154, 0.156,
-# 0.150; two threads 0.806, 0.856, 0.830, 0.873, 0.866 against the same
-# chance levels (bench/outcome_spread.py --only cgan_hues). Over 1,024
-# images the sampling error is at most 0.016: the bound sits 19 of them
-# below the lowest trained value and 21 above the highest chance level.
-HUE_BOUNDS: testing.Bounds = {"class_accuracy": (">", 0.5), "chance": ("<", 0.5)}
-
-
 def test_the_label_picks_the_class_the_generator_draws(private_cache) -> None:
-    testing.assert_outcome(hue_outcome(0), HUE_BOUNDS)
+    assert_outcome(hue_outcome(0), HUE_BOUNDS)
