@@ -246,7 +246,7 @@ class Trainer:
         self.latent_rng = torch.Generator(self.device).manual_seed(self.options.seed + 1)
         self.noise_rng = torch.Generator(self.device).manual_seed(self.options.seed + 3)  # PenaltyContext.uniform
 
-        self.total_nimg = int(round(self.options.kimg * 1000))
+        self.total_nimg = self.options.total_nimg
         self.nimg = 0  # real images shown to D: also the data position of the next batch
         self.d_steps = 0
         self.g_steps = 0

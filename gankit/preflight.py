@@ -93,7 +93,7 @@ def _plans(recipe: Recipe, points: int = 1000) -> list[tuple[int, StepPlan]]:
     """The scheduler's plans at ``points`` places spread over the training,
     and at its last image."""
     scheduler = recipe.scheduler.build()
-    total, batch = int(round(recipe.train.kimg * 1000)), recipe.train.batch_size
+    total, batch = recipe.train.total_nimg, recipe.train.batch_size
     places = sorted({total * i // points for i in range(points)} | {total - 1}) if total else []  # none: training is over at once
     return [(nimg, scheduler.plan(Progress(nimg=nimg, total_nimg=total, d_steps=nimg // batch, g_steps=nimg // batch))) for nimg in places]
 

@@ -168,6 +168,12 @@ class TrainOptions:
         one_of(("warn", "nonfinite"))(self, fields.on_blowup, self.on_blowup)
         one_of(("default", "reduce-overhead", "max-autotune"))(self, fields.compile_mode, self.compile_mode)
 
+    @property
+    def total_nimg(self) -> int:
+        """The training length in real images, ``kimg`` rounded to a whole
+        image: what the loop counts to and the checks before it plan for."""
+        return int(round(self.kimg * 1000))
+
 
 @attrs.define
 class ComponentSpec:
