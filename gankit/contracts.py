@@ -53,23 +53,11 @@ class Stage:
 # Networks
 
 
-class Generator(nn.Module):
-    """Latent (and label) to a list of images, coarsest to finest.
+class Network(nn.Module):
+    """What the loop asks of both networks besides their forward pass: the
+    base of :class:`Generator` and :class:`Discriminator`."""
 
-    Subclasses set ``latent_size`` and ``num_classes`` (0 when unconditional)
-    and implement :meth:`forward`.
-    """
-
-    latent_size: int
     num_classes: int = 0
-
-    def sample_latents(self, n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` latents. Normalisation belongs in :meth:`forward`, so
-        that a latent saved to disk means the same thing everywhere."""
-        return torch.randn(n, self.latent_size, device=device, generator=generator)
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> ImageList:  # pragma: no cover - contract
-        raise NotImplementedError
 
     def set_stage(self, stage: Stage) -> None:
         """Networks that grow follow the scheduler's stage; the rest ignore it."""
@@ -79,6 +67,24 @@ class Generator(nn.Module):
         step (a frozen encoder trained on the labelled data, a data-dependent
         initialization); the rest do nothing. Called once, on a fresh
         training: a checkpoint keeps what it learnt."""
+
+
+class Generator(Network):
+    """Latent (and label) to a list of images, coarsest to finest.
+
+    Subclasses set ``latent_size`` and ``num_classes`` (0 when unconditional)
+    and implement :meth:`forward`.
+    """
+
+    latent_size: int
+
+    def sample_latents(self, n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` latents. Normalisation belongs in :meth:`forward`, so
+        that a latent saved to disk means the same thing everywhere."""
+        return torch.randn(n, self.latent_size, device=device, generator=generator)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> ImageList:  # pragma: no cover - contract
+        raise NotImplementedError
 
     def set_truncation(self, psi: float, cutoff: int | None = None) -> int | None:
         """The truncation trick (Karras et al. 2019, Appendix B) for what it
@@ -91,28 +97,17 @@ class Generator(nn.Module):
         raise UserError(f"the {type(self).__name__} generator has no truncation trick: it keeps no average latent to pull toward")
 
 
-class Discriminator(nn.Module):
+class Discriminator(Network):
     """A list of images (and label) to one score per image.
 
     With ``features=True`` it also returns intermediate activations, for
     losses such as feature matching (Salimans et al. 2016).
     """
 
-    num_classes: int = 0
-
     def forward(
         self, images: ImageList, labels: torch.Tensor | None = None, features: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:  # pragma: no cover - contract
         raise NotImplementedError
-
-    def set_stage(self, stage: Stage) -> None:
-        """Networks that grow follow the scheduler's stage; the rest ignore it."""
-
-    def prepare_from_data(self, dataset: Dataset) -> None:
-        """Learn what the network needs from the real data before its first
-        step (a frozen encoder trained on the labelled data, a data-dependent
-        initialization); the rest do nothing. Called once, on a fresh
-        training: a checkpoint keeps what it learnt."""
 
     def prepare_reals(self, images: torch.Tensor) -> ImageList:
         """Bring a real batch at the data's resolution to the list this
