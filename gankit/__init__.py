@@ -14,6 +14,10 @@ A metric that shares its work among torchrun's processes takes its
 :func:`gather_rows` and adds counts with :func:`process_total`; on one
 process they change nothing.
 
+A loss whose discriminator side is the logistic loss of GANs' first paper
+calls :func:`logistic_discriminator_loss`, with the ``label_smoothing``
+option of :func:`gankit.options.label_smoothing_option`.
+
 Importing gankit is cheap: the run and the training loop are imported on
 first use of ``Run``, ``Trainer``, ``update_ema`` or ``select_device``.
 """
@@ -46,6 +50,7 @@ from gankit.distributed import total as process_total
 from gankit.errors import NonFinite, UserError
 from gankit.hookspecs import hookimpl
 from gankit.images import ImageList, downsample_to, image_pyramid, is_power_of_two, log2_int, quantize, to_float_images
+from gankit.objectives import logistic_discriminator_loss
 from gankit.recipe import Recipe, load_recipe, recipe_from_text
 from gankit.registry import Registry, default_registry
 from gankit.sampling import generate, generated_batches, sample_images, seeded_latents
@@ -118,6 +123,7 @@ __all__ = [
     "load_recipe",
     "load_checkpoint",
     "log2_int",
+    "logistic_discriminator_loss",
     "process_part",
     "process_total",
     "quantize",

@@ -69,3 +69,20 @@ def each(validator: Validator) -> Validator:
             validator(instance, attribute, item)
 
     return validate
+
+
+def _smoothing_range(instance: object, attribute: "attrs.Attribute[float]", value: float) -> None:
+    if not 0.0 <= value < 0.5:
+        raise ValueError(f"'{attribute.name}' must be >= 0 and < 0.5 (got {value!r})")
+
+
+def label_smoothing_option() -> Any:
+    """The ``label_smoothing`` option of a loss whose discriminator side is
+    :func:`gankit.logistic_discriminator_loss`: ``label_smoothing: float =
+    label_smoothing_option()``. Below 0.5, else the real target would no
+    longer lie above the fake one."""
+    return attrs.field(
+        default=0.0,
+        validator=_smoothing_range,
+        metadata=help_text("one-sided label smoothing (Salimans et al. 2016 §3.4): the real target becomes 1 - this; 0 turns it off"),
+    )

@@ -37,7 +37,7 @@ PLUGIN_PACKAGES = {path.parent.name: path.parent.parent.name for path in (REPO /
 TEST_MODULES = {"tests", "conftest", "tiny_recipes", "fake_plugins"} | {p.stem for p in REPO.glob("plugins/*/tests/*.py")}
 
 LAYERS = [
-    {"gankit.errors", "gankit.options", "gankit.layers", "gankit.images", "gankit.distributed"},
+    {"gankit.errors", "gankit.options", "gankit.layers", "gankit.images", "gankit.distributed", "gankit.objectives"},
     {"gankit.contracts", "gankit.hookspecs", "gankit.pictures"},
     {
         "gankit.kinds",

@@ -11,37 +11,15 @@ import attrs
 import torch
 import torch.nn.functional as F
 
-from gankit import DOutput, Loss
-from gankit.options import help_text
-
-
-def _smoothing_range(instance: object, attribute: "attrs.Attribute[float]", value: float) -> None:
-    if not 0.0 <= value < 0.5:
-        raise ValueError(f"'{attribute.name}' must be >= 0 and < 0.5 (got {value!r})")
-
-
-def _logistic_discriminator_loss(real: torch.Tensor, fake: torch.Tensor, label_smoothing: float) -> torch.Tensor:
-    """Goodfellow et al. 2014, Eq. 1, D's side: minimise
-    -E[log D(x)] - E[log(1 - D(G(z)))], the binary cross-entropy with target
-    1 for reals and 0 for fakes.
-
-    One-sided label smoothing (Salimans et al. 2016 §3.4): the real target
-    becomes t = 1 - label_smoothing; the fake target stays 0."""
-    target = 1.0 - label_smoothing
-    real_term = target * F.softplus(-real) + (1.0 - target) * F.softplus(real)
-    fake_term = F.softplus(fake)
-    return real_term.mean() + fake_term.mean()
+from gankit import DOutput, Loss, logistic_discriminator_loss
+from gankit.options import label_smoothing_option
 
 
 @attrs.define(kw_only=True)
 class MinimaxOptions:
     """The original minimax GAN loss (Goodfellow et al. 2014, Eq. 1)."""
 
-    label_smoothing: float = attrs.field(
-        default=0.0,
-        validator=_smoothing_range,
-        metadata=help_text("one-sided label smoothing (Salimans et al. 2016 §3.4): the real target becomes 1 - this; 0 turns it off"),
-    )
+    label_smoothing: float = label_smoothing_option()
 
 
 class MinimaxLoss(Loss):
@@ -51,7 +29,7 @@ class MinimaxLoss(Loss):
         self.options = options
 
     def discriminator_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:
-        return _logistic_discriminator_loss(real.scores, fake.scores, self.options.label_smoothing)
+        return logistic_discriminator_loss(real.scores, fake.scores, self.options.label_smoothing)
 
     def generator_loss(self, fake: DOutput, real: DOutput | None) -> torch.Tensor:
         # Eq. 1, G's side: minimise E[log(1 - D(G(z)))] = -E[softplus(f)].
@@ -63,11 +41,7 @@ class MinimaxLoss(Loss):
 class NonSaturatingOptions:
     """The non-saturating GAN loss: G maximises log D(G(z)) (Goodfellow et al. 2014 §3)."""
 
-    label_smoothing: float = attrs.field(
-        default=0.0,
-        validator=_smoothing_range,
-        metadata=help_text("one-sided label smoothing (Salimans et al. 2016 §3.4): the real target becomes 1 - this; 0 turns it off"),
-    )
+    label_smoothing: float = label_smoothing_option()
 
 
 class NonSaturatingLoss(Loss):
@@ -77,7 +51,7 @@ class NonSaturatingLoss(Loss):
         self.options = options
 
     def discriminator_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:
-        return _logistic_discriminator_loss(real.scores, fake.scores, self.options.label_smoothing)
+        return logistic_discriminator_loss(real.scores, fake.scores, self.options.label_smoothing)
 
     def generator_loss(self, fake: DOutput, real: DOutput | None) -> torch.Tensor:
         # §3: "train G to maximize log D(G(z))", i.e. minimise

@@ -8,15 +8,9 @@ from typing import Literal
 
 import attrs
 import torch
-import torch.nn.functional as F
 
-from gankit import DOutput, Loss, UserError
-from gankit.options import help_text, one_of
-
-
-def _smoothing_range(instance: object, attribute: "attrs.Attribute[float]", value: float) -> None:
-    if not 0.0 <= value < 0.5:
-        raise ValueError(f"'{attribute.name}' must be >= 0 and < 0.5 (got {value!r})")
+from gankit import DOutput, Loss, UserError, logistic_discriminator_loss
+from gankit.options import help_text, label_smoothing_option, one_of
 
 
 @attrs.define(kw_only=True)
@@ -36,11 +30,7 @@ class FeatureMatchingOptions:
             "squared_l2: ‖E f(x) − E f(G(z))‖₂², the paper's; l1: the mean absolute difference of the means, the paper's CIFAR-10 code"
         ),
     )
-    label_smoothing: float = attrs.field(
-        default=0.0,
-        validator=_smoothing_range,
-        metadata=help_text("D phase: one-sided label smoothing (§3.4), the real target becomes 1 - this; 0 turns it off"),
-    )
+    label_smoothing: float = label_smoothing_option()
 
 
 class FeatureMatchingLoss(Loss):
@@ -57,11 +47,8 @@ class FeatureMatchingLoss(Loss):
         self.options = options
 
     def discriminator_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:
-        # -E[log D(x)] - E[log(1 - D(G(z)))] with D = sigmoid(score); with
-        # one-sided smoothing the real target is t = 1 - label_smoothing (§3.4)
-        target = 1.0 - self.options.label_smoothing
-        real_term = target * F.softplus(-real.scores) + (1.0 - target) * F.softplus(real.scores)
-        return real_term.mean() + F.softplus(fake.scores).mean()
+        # Goodfellow et al. 2014, Eq. 1, with one-sided label smoothing (§3.4)
+        return logistic_discriminator_loss(real.scores, fake.scores, self.options.label_smoothing)
 
     def generator_loss(self, fake: DOutput, real: DOutput | None) -> torch.Tensor:
         if real is None or real.features is None or fake.features is None:
