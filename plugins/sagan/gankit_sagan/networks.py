@@ -133,34 +133,51 @@ class DownBlock(nn.Module):
 
 
 @attrs.define(kw_only=True)
-class SAGANGeneratorOptions:
-    """SAGAN's residual generator with self-attention and, when conditional, class-conditional batch norm."""
+class _SAGANNetworkOptions:
+    """The options G and D share: their widths, where self-attention sits,
+    conditioning and initialization. G's width rule mirrors D's."""
 
-    latent_size: int = attrs.field(
-        default=128, validator=positive(), metadata=help_text("size of z, drawn from N(0, I) (128 in the authors' code)")
-    )
     channels: int = attrs.field(
         default=64,
         validator=positive(),
-        metadata=help_text("channels of the last up block at the data's resolution, doubled per halving towards 4x4; 64 for ImageNet 128"),
+        metadata=help_text(
+            "channels of the block nearest the data: G's last up block (at the data's resolution), D's first down block "
+            "(at half of it); doubled per halving towards 4x4 (64 for ImageNet 128)"
+        ),
     )
     max_channels: int = attrs.field(
         default=1024,
         validator=[positive(), _at_least_channels],
-        metadata=help_text("cap on the channels of any block (1024 for ImageNet 128: 1024, 1024, 512, 256, 128, 64)"),
+        metadata=help_text("cap on the channels of any block (1024 for ImageNet 128: G's 1024, 1024, 512, 256, 128, 64; D's the reverse)"),
     )
     attention: list[int] = attrs.field(
         factory=lambda: [32],
         validator=each(power_of_two(4)),
-        metadata=help_text("sizes of the feature maps followed by self-attention, 4 up to the data's resolution; [] for none (§5.2: 32)"),
+        metadata=help_text(
+            "sizes of the feature maps followed by self-attention, 4 up to the data's resolution (G) or half of it (D); "
+            "[] for none (§5.2: 32)"
+        ),
     )
     conditional: bool = attrs.field(
-        default=False, metadata=help_text("conditional batch norm: per-class gains and shifts (needs labelled data)")
+        default=False,
+        metadata=help_text(
+            "class-conditional (needs labelled data): G's batch norms take per-class gains and shifts; D is a projection "
+            "discriminator (Miyato & Koyama 2018), adding ⟨embed(y), φ(x)⟩"
+        ),
     )
     init: Literal["xavier", "orthogonal"] = attrs.field(
         default="xavier",
         validator=one_of(INITS),
         metadata=help_text("weight initialization: xavier (Glorot uniform, the authors' code) or orthogonal (BigGAN-PyTorch, StudioGAN)"),
+    )
+
+
+@attrs.define(kw_only=True)
+class SAGANGeneratorOptions(_SAGANNetworkOptions):
+    """SAGAN's residual generator with self-attention and, when conditional, class-conditional batch norm."""
+
+    latent_size: int = attrs.field(
+        default=128, validator=positive(), metadata=help_text("size of z, drawn from N(0, I) (128 in the authors' code)")
     )
 
 
@@ -208,32 +225,8 @@ class SAGANGenerator(Generator):
 
 
 @attrs.define(kw_only=True)
-class SAGANDiscriminatorOptions:
+class SAGANDiscriminatorOptions(_SAGANNetworkOptions):
     """SAGAN's residual discriminator with self-attention and, when conditional, the projection head."""
-
-    channels: int = attrs.field(
-        default=64,
-        validator=positive(),
-        metadata=help_text("channels of the first down block (at half the data's resolution); doubled per halving (64 for ImageNet 128)"),
-    )
-    max_channels: int = attrs.field(
-        default=1024,
-        validator=[positive(), _at_least_channels],
-        metadata=help_text("cap on the channels of any block (1024 for ImageNet 128: 64, 128, 256, 512, 1024, 1024)"),
-    )
-    attention: list[int] = attrs.field(
-        factory=lambda: [32],
-        validator=each(power_of_two(4)),
-        metadata=help_text("sizes of the feature maps followed by self-attention, 4 to half the data's resolution; [] for none (§5.2: 32)"),
-    )
-    conditional: bool = attrs.field(
-        default=False, metadata=help_text("projection discriminator (Miyato & Koyama 2018): adds ⟨embed(y), φ(x)⟩ (needs labelled data)")
-    )
-    init: Literal["xavier", "orthogonal"] = attrs.field(
-        default="xavier",
-        validator=one_of(INITS),
-        metadata=help_text("weight initialization: xavier (Glorot uniform, the authors' code) or orthogonal (BigGAN-PyTorch, StudioGAN)"),
-    )
 
 
 class SAGANDiscriminator(Discriminator):
