@@ -235,16 +235,16 @@ def test_upscales_small_images(tmp_path: Path) -> None:
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="data.path") as raised:
         images(tmp_path / "nowhere")
-    assert "no such file or folder" in str(raised.value) and "PNG or JPEG" in str(raised.value)
+    assert "no such file or folder" in str(raised.value) and "PNG, JPEG or WebP" in str(raised.value)
     assert raised.value.key == "path"
 
 
 def test_no_images(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("nothing here")
-    with pytest.raises(UserError, match="no PNG or JPEG images"):
+    with pytest.raises(UserError, match="no PNG, JPEG or WebP images"):
         images(tmp_path / "empty")
-    with pytest.raises(UserError, match="no PNG or JPEG images"):
+    with pytest.raises(UserError, match="no PNG, JPEG or WebP images"):
         images(_write_zip(tmp_path / "empty.zip", {"a.txt": b"x"}))
     (tmp_path / "plain.txt").write_text("not a zip")
     with pytest.raises(UserError, match="not a folder or a zip"):

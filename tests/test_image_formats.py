@@ -212,6 +212,63 @@ def test_tar_members_named_outside_the_archive_or_links_are_never_followed(tmp_p
         assert (image.int() - torch.tensor(COLOURS[dataset.classes[label]]).view(3, 1, 1)).abs().max() <= 6
 
 
+def _tar_bytes(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, data in files.items():
+            archive.addfile(*_member(name, data))
+    return out.getvalue()
+
+
+def _class_tars(files: dict[str, bytes]) -> dict[str, bytes]:
+    """ImageNet's training tar: one tar a class, ``n01440764.tar``, holding that class's images."""
+    classes = sorted({name.split("/")[0] for name in files})
+    return {f"{kind}.tar": _tar_bytes({n.split("/", 1)[1]: d for n, d in files.items() if n.startswith(kind + "/")}) for kind in classes}
+
+
+@pytest.mark.parametrize("in_memory", ["yes", "no"])
+def test_a_tar_of_class_tars_reads_as_class_folders(tmp_path: Path, in_memory: str) -> None:
+    files = _tree()
+    folder = images(_write_folder(tmp_path / "data", files), labels=True)
+    archive = images(_write_tar(tmp_path / "train.tar", _class_tars(files)), labels=True, in_memory=in_memory)
+    assert archive.classes == folder.classes == ["ant", "mole", "zebra"]
+    assert archive.files.names == folder.files.names
+    archive.prepare()
+    for a, b in zip(_all(folder), _all(archive)):
+        assert torch.equal(a, b)
+
+
+def test_a_class_tar_cut_short_inside_the_tar_is_named(tmp_path: Path) -> None:
+    shards = _class_tars(_tree())
+    with tarfile.open(fileobj=io.BytesIO(shards["mole.tar"])) as opened:
+        last = opened.getmembers()[-1]
+    shards["mole.tar"] = shards["mole.tar"][: last.offset_data + last.size // 2]  # its last image cut, no end block
+    archive = _write_tar(tmp_path / "train.tar", shards)
+    with pytest.raises(UserError) as raised:
+        images(archive)
+    message = raised.value.message
+    assert message.startswith(f"{archive}: 'mole.tar' inside it: the tar ends before its end-of-archive block") and "\n" not in message
+
+
+def test_names_leading_out_of_a_class_tar_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shards = _class_tars(_tree())
+    shards["ant.tar"] = _tar_bytes({"a.png": _encoded(COLOURS["ant"]), "../../up.png": _encoded((9, 9, 9))})
+    dataset = images(_write_tar(tmp_path / "train.tar", shards), labels=True)
+    assert "ant/a.png" in dataset.files.names and not any("up.png" in name for name in dataset.files.names)
+    warnings = _warnings(capsys)
+    assert len(warnings) == 1 and "'ant/../../up.png'" in warnings[0]
+
+
+def test_webp_files_are_read_from_folders_and_archives(tmp_path: Path) -> None:
+    files = {"ant/a.webp": _encoded(COLOURS["ant"], "WEBP"), "mole/b.WebP": _encoded(COLOURS["mole"], "WEBP")}
+    for path in (_write_folder(tmp_path / "data", files), _write_tar(tmp_path / "data.tar", files)):
+        dataset = images(path, labels=True)
+        dataset.prepare()
+        pixels, labels = _all(dataset)
+        assert dataset.classes == ["ant", "mole"] and labels.tolist() == [0, 1]
+        assert torch.equal(pixels[0, :, 0, 0], torch.tensor(COLOURS["ant"], dtype=torch.uint8))
+
+
 def test_a_file_neither_folder_nor_archive_is_named(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not an archive")
     with pytest.raises(UserError, match="not a folder or a zip or tar file.*LMDB"):
@@ -391,3 +448,15 @@ def test_the_churches_recipe_reads_an_lsun_lmdb(tmp_path: Path, capsys: pytest.C
     assert "--set data.path=/data/church_outdoor_train_lmdb" in recipe.read_text()
     assert main(["check", str(recipe), "--set", f"data.path={folder}", "--data"]) == 0
     assert ": ok: " in capsys.readouterr().err
+
+
+def test_the_imagenet_recipe_reads_the_training_tar_as_downloaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: object
+) -> None:
+    files = {f"n0{i}/n0{i}_{j}.JPEG": _encoded((40 * i, 9, 9), "JPEG", (160, 140)) for i in range(3) for j in range(2)}
+    archive = _write_tar(tmp_path / "ILSVRC2012_img_train.tar", _class_tars(files))
+    recipe = REPO / "recipes" / "sagan_imagenet128.toml"
+    assert "--set data.path=/data/ILSVRC2012_img_train.tar" in recipe.read_text()
+    assert main(["check", str(recipe), "--set", f"data.path={archive}", "--data"]) == 0
+    assert ": ok: " in capsys.readouterr().err
+    assert images(archive, labels=True).classes == ["n00", "n01", "n02"]

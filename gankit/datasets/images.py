@@ -27,10 +27,11 @@ from gankit.datasets.mirror import HflipMirrored, gather_mirrored
 from gankit.errors import UserError
 from gankit.options import help_text, non_negative, one_of, positive, power_of_two
 
-EXTENSIONS = (".png", ".jpg", ".jpeg")
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 _ORIENTATION = 0x0112  # the EXIF tag
 _FORMATS = (
-    "a folder of images or a .zip or .tar (.tar.gz) of one (PNG or JPEG), or an LMDB database folder (holding data.mdb) of encoded images"
+    "a folder of images or a .zip or .tar (.tar.gz) of one (PNG, JPEG or WebP), a tar of per-class tars (ImageNet's), "
+    "or an LMDB database folder (holding data.mdb) of encoded images"
 )
 #: How each compressed tar starts, and what reads it: the stream can only be
 #: read forwards, so such a tar is read in the order its members are stored.
@@ -45,8 +46,9 @@ class ImagesOptions:
 
     path: str = attrs.field(
         metadata=help_text(
-            "a folder of PNG/JPEG images (searched recursively), a .zip or .tar of one (a tar plain or compressed: .tar.gz, .tgz, "
-            ".tar.bz2, .tar.xz), or an LMDB database folder holding data.mdb whose keys are image ids and values encoded images "
+            "a folder of PNG/JPEG/WebP images (searched recursively), a .zip or .tar of one (a tar plain or compressed: .tar.gz, "
+            ".tgz, .tar.bz2, .tar.xz; a tar member that is a tar, such as ImageNet's n01440764.tar, reads as the folder "
+            "n01440764), or an LMDB database folder holding data.mdb whose keys are image ids and values encoded images "
             "(PNG, JPEG or WebP: LSUN's church_outdoor_train_lmdb and the like); archive.zip/sub/folder or archive.tar/sub/folder "
             "reads only that folder inside the archive"
         )
@@ -233,7 +235,7 @@ class ImageFiles(torch.utils.data.Dataset):
             what = (
                 "the LMDB database holds no keys"
                 if kind == "lmdb"
-                else "no PNG or JPEG images found (files ending .png, .jpg or .jpeg, in any sub-folder)"
+                else "no PNG, JPEG or WebP images found (files ending .png, .jpg, .jpeg or .webp, in any sub-folder)"
             )
             raise UserError(f"{path}: {what}; set data.path to {_FORMATS}", key="path")
         # Classes come from every image found, before max_images, so that a
@@ -595,10 +597,60 @@ def _tar_stream(file: Path) -> IO[bytes]:
 def _tar_images(archive: Path, inner: PurePosixPath, path: str) -> tuple[list[str], np.ndarray]:
     """The images of a tar below ``inner`` and where each one's bytes lie in
     the (decompressed) tar, read from its headers: nothing is extracted, so
-    no member's name or link is ever followed on the disk."""
+    no member's name or link is ever followed on the disk. A member that is
+    itself a tar (ImageNet's training tar holds one per class,
+    ``n01440764.tar``) is read as the folder of its name without ``.tar``:
+    its images' bytes lie inside the outer tar's bytes, so they are read
+    from there the same way."""
     spans: dict[str, tuple[int, int]] = {}
     try:
-        with _tar_stream(archive) as stream, tarfile.open(fileobj=stream, mode="r:") as opened:
+        with _tar_stream(archive) as stream:
+            shards = _tar_members(stream, archive, "", spans)
+            for shard, (offset, size) in shards.items():
+                window = _Window(stream, offset, size)
+                _tar_members(window, archive, shard.removesuffix(".tar") + "/", spans, within=shard)  # type: ignore[arg-type]
+    except (OSError, EOFError, tarfile.TarError, zlib.error, lzma.LZMAError) as error:
+        raise UserError(f"{path}: cannot read the tar ({error}); set data.path to {_FORMATS}", key="path") from None
+    names = _inside(list(spans), archive, inner, path)
+    prefix = "" if inner == PurePosixPath() else inner.as_posix() + "/"
+    return names, np.array([spans[prefix + name] for name in names], dtype=np.int64).reshape(-1, 2)
+
+
+class _Window:
+    """The bytes [start, start + size) of a stream, at their positions in
+    it: a tar inside a tar ends where its member does, whatever follows."""
+
+    def __init__(self, stream: IO[bytes], start: int, size: int) -> None:
+        self.stream, self.end, self.position = stream, start + size, start
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        self.position = {0: position, 1: self.position + position, 2: self.end + position}[whence]
+        return self.position
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.end - self.position if size < 0 else min(size, self.end - self.position)
+        if size <= 0:
+            return b""
+        self.stream.seek(self.position)
+        data = self.stream.read(size)
+        self.position += len(data)
+        return data
+
+
+def _tar_members(
+    stream: IO[bytes], archive: Path, prefix: str, spans: dict[str, tuple[int, int]], within: str = ""
+) -> dict[str, tuple[int, int]]:
+    """Add the regular members of the tar starting at the stream's position
+    to ``spans`` (name -> offset and size in the stream), each name after
+    ``prefix``; return the members that are tars themselves. A tar cut short
+    is a :class:`UserError` naming it (and the shard, ``within``)."""
+    shards: dict[str, tuple[int, int]] = {}
+    where = f"{archive}: {within!r} inside it" if within else str(archive)
+    try:
+        with tarfile.open(fileobj=stream, mode="r:") as opened:
             for member in opened:
                 # tarfile keeps every header it reads; a million-image tar's would take gigabytes
                 opened.members.clear()
@@ -606,27 +658,28 @@ def _tar_images(archive: Path, inner: PurePosixPath, path: str) -> tuple[list[st
                     name = member.name
                     while name.startswith("./"):  # tar -C folder . writes ./name
                         name = name[2:]
-                    spans[name] = (member.offset_data, member.size)  # a later copy of a name replaces an earlier, as tar does
+                    span = (member.offset_data, member.size)
+                    if not within and name.lower().endswith(".tar"):
+                        shards[name] = span
+                    else:
+                        spans[prefix + name] = span  # a later copy of a name replaces an earlier, as tar does
             # tarfile stops quietly where a header is cut short or missing; a
             # whole tar ends with a block of zeros there.
             stream.seek(opened.offset)
             end = stream.read(tarfile.BLOCKSIZE)
-    except (OSError, EOFError, tarfile.TarError, zlib.error, lzma.LZMAError) as error:
+    except (EOFError, tarfile.ReadError) as error:
         # tarfile's words for a tar cut inside a member or its first header;
         # a decompressor's, EOFError
-        if isinstance(error, EOFError) or str(error) in ("unexpected end of data", "truncated header"):
-            end = b""
-        else:
-            raise UserError(f"{path}: cannot read the tar ({error}); set data.path to {_FORMATS}", key="path") from None
+        if not (isinstance(error, EOFError) or str(error) in ("unexpected end of data", "truncated header")):
+            raise
+        end = b""
     if end != bytes(tarfile.BLOCKSIZE):
         raise UserError(
-            f"{archive}: the tar ends before its end-of-archive block, cut short (half-written, or copied or downloaded in part); "
+            f"{where}: the tar ends before its end-of-archive block, cut short (half-written, or copied or downloaded in part); "
             "write or fetch it again",
             key="path",
         )
-    names = _inside(list(spans), archive, inner, path)
-    prefix = "" if inner == PurePosixPath() else inner.as_posix() + "/"
-    return names, np.array([spans[prefix + name] for name in names], dtype=np.int64).reshape(-1, 2)
+    return shards
 
 
 def _lmdb() -> Any:
