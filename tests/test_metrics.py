@@ -359,3 +359,16 @@ def test_features_of_a_set_against_itself_give_fid_zero(tmp_path):
     data.prepare()
     features = dataset_features(data, extractor, None, 32, torch.device("cpu"), cache=False)
     assert abs(frechet_distance(*features.moments(), *features.moments())) < 1e-8
+
+
+def test_feature_extraction_in_a_log_says_how_far_it_got_every_minute(tmp_path, monkeypatch, capsys):
+    from gankit.metrics import features
+
+    monkeypatch.setattr(features, "LINE_SECONDS", 0.0)
+    extractor = load_extractor(str(save_stand_in_extractor(tmp_path / "stand_in.pt")))
+    data = ShapesDataset(ShapesOptions(resolution=8, size=40))
+    data.prepare()
+    dataset_features(data, extractor, None, 16, torch.device("cpu"), cache=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("gankit: features of real images")]
+    assert [line.split(":")[2].split(" of ")[0].strip() for line in lines] == ["16", "32"]  # none once all 40 are done
+    assert all("of 40 images" in line and "img/s, about" in line for line in lines)

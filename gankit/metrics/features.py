@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,46 @@ def _save_atomically(stored: dict[str, Any], path: Path) -> None:
         raise
 
 
+#: Seconds between progress lines when standard error is not a terminal.
+LINE_SECONDS = 60.0
+
+
+class ProgressLines:
+    """Progress as a line every :data:`LINE_SECONDS` on standard error, for
+    logs, where a bar's carriage returns would pile up on one line: an hour's
+    reference features are not silent in a log file."""
+
+    def __init__(self, total: int, what: str) -> None:
+        self.total, self.what, self.done = total, what, 0
+        self.start = self.last = time.perf_counter()
+
+    def update(self, count: int) -> None:
+        self.done += count
+        now = time.perf_counter()
+        if now - self.last >= LINE_SECONDS and self.done < self.total:
+            self.last = now
+            speed = self.done / (now - self.start)
+            left = (self.total - self.done) / speed if speed > 0 else float("inf")
+            print(
+                f"gankit: {self.what}: {self.done:,} of {self.total:,} images, {speed:.1f} img/s, about {left / 60:.0f} min left",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def __enter__(self) -> ProgressLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def progress(total: int, what: str) -> Any:
+    """A bar on a terminal, lines in a log."""
+    if sys.stderr.isatty():
+        return tqdm(total=total, desc=what, unit="img", leave=False, file=sys.stderr)
+    return ProgressLines(total, what)
+
+
 def dataset_features(
     dataset: Dataset,
     extractor: FeatureExtractor,
@@ -225,7 +266,7 @@ def dataset_features(
         pin_memory=device.type == "cuda",
     )
     chunks = []
-    with tqdm(total=len(share), desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
+    with progress(len(share), f"features of {what}") as bar:
         for images, _ in loader:
             chunks.append(extractor(quantize(images).to(device, non_blocking=True)).cpu())
             bar.update(images.shape[0])
@@ -257,7 +298,7 @@ def generator_features(
     share = distributed.part(n)  # this process's images; the features of all are gathered
     z, labels = seeded_latents(generator, n, seed, share)
     chunks = []
-    with tqdm(total=len(share), desc=f"features of {what}", unit="img", disable=None, leave=False, file=sys.stderr) as bar:
+    with progress(len(share), f"features of {what}") as bar:
         for images in generated_batches(generator, z, labels, batch_size, device):
             finest = images[-1]
             if finest.dim() != 4:
