@@ -235,12 +235,100 @@ def thread_load_section(record: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _fid_cell(runs: list[dict[str, Any]], minutes: float, key: str = "fid_ema") -> str:
+    values = [entry[key] for run in runs for entry in run["milestones"] if entry["minutes"] == minutes and key in entry]
+    if not values:
+        return "—"
+    return mean_sd(values, 1) if len(values) > 1 else f"{values[0]:.1f}"
+
+
+def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
+    """Every CIFAR-10 recipe trained for a time budget (bench/cifar10.py):
+    one table of FID-5k at each milestone, the plots, and the sample grids."""
+    milestones = sorted({entry["minutes"] for record in records for run in record["runs"].values() for entry in run["milestones"]})
+    lines = [
+        "Each recipe trained on CIFAR-10's 50,000 training images (the JPEG copy, `../shared/data/cifar10-jpeg.zip`) for a "
+        "budget of training minutes (`train.minutes`, resumed from one milestone to the next), on 2 CPU cores, one training "
+        "at a time. FID-5k: 5,000 images of the EMA generator against the 50,000 training images (no mirror copies), the "
+        "standard FID Inception, TF1 bilinear resize; mean ± sd over the seeds where there are several. The published "
+        "figures are at convergence on GPUs, with 50,000 samples (`../shared/PAPERS.md`): context, not comparable.",
+        "",
+        "| recipe | seeds | " + " | ".join(f"FID-5k at {minutes:g} min" for minutes in milestones)
+        + " | kimg reached | img/s | peak memory | published (GPU, converged) |",
+        "|---|---|" + "---:|" * len(milestones) + "---:|---:|---:|---|",
+    ]  # fmt: skip
+    for record in records:
+        runs = list(record["runs"].values())
+        last = [run["milestones"][-1] for run in runs if run["milestones"]]
+        kimg = ", ".join(f"{entry['kimg']:g}" for entry in last)
+        speed = f"{statistics.median(entry['img_per_s'] for entry in last):.0f}" if last else "—"
+        memory = f"{max(entry['peak_memory_mb'] for entry in last):.0f} MB" if last else "—"
+        cells = " | ".join(_fid_cell(runs, minutes) for minutes in milestones)
+        seeds = ", ".join(sorted(record["runs"]))
+        lines.append(f"| `{record['recipe']}` | {seeds} | {cells} | {kimg} | {speed} | {memory} | {record.get('published') or ''} |")
+    lines += ["", "![FID-5k against training minutes, every CIFAR-10 recipe](results/cifar10/fid.png)", ""]
+    for record in records:
+        grid = record.get("grid")
+        if grid:
+            samples = f"{record['recipe']}: EMA samples at {grid['minutes']:g} minutes, seed {grid['seed']}"
+            plot = f"![{record['recipe']}: FID-5k against minutes](results/cifar10/{record['recipe']}-fid.png)"
+            lines += [f"{plot} ![{samples}]({grid['file'].removeprefix('docs/')})", ""]
+    first = next(iter(records[0]["runs"].values()))
+    entries = [entry for record in records for run in record["runs"].values() for entry in run["milestones"]]
+    commands = sorted({entry.get("train_command", "") for entry in entries})
+    protocols = [entry["fid_ema_protocol"] for entry in first["milestones"] if "fid_ema_protocol" in entry]
+    lines += [f"- **machine**: {machine(first.get('environment', {}))}; measured {first.get('date', '?')}"]
+    lines += ["- **commands**: " + "; ".join(f"`{command}`" for command in commands if command)]
+    if protocols:
+        protocol = protocols[-1]
+        lines.append(f"- **scoring**: `{protocol['command']}`, {protocol.get('wall_seconds', '?')} s wall time for one FID-5k")
+    return lines
+
+
+def reference_parity_section(record: dict[str, Any]) -> list[str]:
+    """gankit against a reference implementation, same networks, data, minutes
+    and threads (bench/reference_parity.py): FID-5k and img/s per seed."""
+    lines = [
+        f"**{record['reference']}** against gankit's `{record['gankit_recipe']}` (the same networks, loss, optimizer and batch), "
+        f"{record.get('minutes', 30):g} minutes each on {record.get('threads', '?')} torch threads, one training at a time, seeds "
+        "interleaved. Both sides' 5,000 samples are scored by the same command against CIFAR-10's 50,000 training images. The "
+        "reference keeps no moving average, so the ratio compares gankit's raw generator; its EMA generator is shown beside it.",
+        "",
+        "| seed | reference FID-5k | gankit raw G FID-5k | gankit EMA G FID-5k | reference img/s | gankit img/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    columns: dict[str, list[float]] = {"ref": [], "raw": [], "ema": [], "ref_speed": [], "speed": []}
+    for seed, run in sorted(record["runs"].items()):
+        reference, ours = run.get("reference", {}), run.get("gankit", {})
+        cells = [reference.get("fid"), ours.get("fid_raw"), ours.get("fid_ema"), reference.get("img_per_s"), ours.get("img_per_s")]
+        for key, value in zip(columns, cells, strict=True):
+            if value is not None:
+                columns[key].append(value)
+        lines.append(f"| {seed} | " + " | ".join("—" if value is None else f"{value:.1f}" for value in cells) + " |")
+    if len(record["runs"]) > 1:
+        means = [mean_sd(values, 0 if "speed" in key else 1) if values else "—" for key, values in columns.items()]
+        lines.append("| mean ± sd | " + " | ".join(means) + " |")
+    if columns["ref"] and columns["raw"]:
+        ratio = statistics.mean(columns["raw"]) / statistics.mean(columns["ref"])
+        lines += ["", f"FID ratio, gankit's raw generator over the reference (means over seeds): **{ratio:.3f}**"]
+    env = record.get("environment", {})
+    lines += ["", f"- **machine**: {machine({**env, 'threads': record.get('threads')})}; measured {record.get('date', '?')}"]
+    lines.append(f"- **command**: `{record.get('command', '')}`")
+    return lines
+
+
 #: kind -> (heading, renderer)
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "recipe": ("Recipes", recipe_section),
+    "reference_parity": ("gankit against the reference implementations", reference_parity_section),
     "toy2d": ("Mode coverage on the 2D mixtures", toy2d_section),
     "outcome_spread": ("The spread behind the outcome tests' bounds", outcome_spread_section),
     "throughput": ("Training throughput", throughput_section),
     "msggan_ablation": ("MSG-GAN's multi-scale connections", msggan_ablation_section),
     "thread_load": ("Torch threads on an idle and a busy machine", thread_load_section),
+}
+
+#: kinds whose records make one section together: kind -> (heading, renderer of the list)
+COMBINED_SECTIONS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], list[str]]]] = {
+    "cifar10": ("CIFAR-10 on a CPU", cifar10_section),
 }

@@ -24,7 +24,7 @@ OUTPUT = REPO / "docs" / "results.md"
 COMMAND = "python scripts/results_page.py"
 
 sys.path.insert(0, str(REPO / "bench"))
-from reporting import SECTIONS  # noqa: E402  (bench/ is a folder of scripts, not a package)
+from reporting import COMBINED_SECTIONS, SECTIONS  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 INTRO = """\
 # Results
@@ -40,23 +40,40 @@ The metrics are described in [metrics.md](metrics.md).
 """
 
 
+#: The page's order: real data first (the digits quickstart, CIFAR-10, the
+#: comparison with reference implementations), then the built-in shapes and toys.
+QUICKSTART_HEADING = "The quickstart: handwritten digits"
+ORDER = ("quickstart", "cifar10", "reference_parity", "recipe", "toy2d", "outcome_spread", "throughput", "msggan_ablation", "thread_load")
+
+
 def render(results: Path = RESULTS) -> str:
     records = []
+    known = {*SECTIONS, *COMBINED_SECTIONS}
     for path in sorted(results.glob("*.json")):
         record = json.loads(path.read_text())
         kind = record.get("kind") if isinstance(record, dict) else None
-        if kind not in SECTIONS:
-            raise ValueError(f"{path}: 'kind' is {kind!r}; expected one of {', '.join(sorted(SECTIONS))}")
+        if kind not in known:
+            raise ValueError(f"{path}: 'kind' is {kind!r}; expected one of {', '.join(sorted(known))}")
         records.append((path, record))
     lines = [INTRO.format(command=COMMAND)]
-    for kind, (heading, section) in SECTIONS.items():
-        # the quickstart, the first thing a user trains, opens its section
-        chosen = sorted(
-            ((path, record) for path, record in records if record["kind"] == kind), key=lambda item: item[1].get("recipe") != "quickstart"
-        )
+    for place in ORDER:
+        if place in COMBINED_SECTIONS:
+            heading, combined = COMBINED_SECTIONS[place]
+            chosen = [(path, record) for path, record in records if record["kind"] == place]
+            if chosen:
+                lines += [f"## {heading}", "", *combined([record for _, record in chosen]), ""]
+                lines += ["<sub>records: " + ", ".join(f"`{path.relative_to(REPO)}`" for path, _ in chosen) + "</sub>", ""]
+            continue
+        kind = "recipe" if place == "quickstart" else place
+        heading, section = SECTIONS[kind]
+        chosen = [
+            (path, record)
+            for path, record in records
+            if record["kind"] == kind and (kind != "recipe" or (record.get("recipe") == "quickstart") == (place == "quickstart"))
+        ]
         if not chosen:
             continue
-        lines += [f"## {heading}", ""]
+        lines += [f"## {QUICKSTART_HEADING if place == 'quickstart' else heading}", ""]
         for path, record in chosen:
             lines += [*section(record), "", f"<sub>record: `{path.relative_to(REPO)}`</sub>", ""]
     if unmeasured := recipes_without_record([record for _, record in records]):

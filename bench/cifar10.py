@@ -1,0 +1,244 @@
+"""Train a CIFAR-10 recipe for a time budget on this machine and score it by
+FID-5k at each milestone: "what does this recipe draw after 10, 20 and 30
+minutes of training here".
+
+    python bench/cifar10.py dcgan_cifar10 [--seed 0] [--minutes 10 20 30] [--n 5000] [--raw]
+        [--data ../shared/data/cifar10-jpeg.zip/train] [--work runs/cifar10] [--set KEY=VALUE ...]
+        [--train-only | --score-only]
+    python bench/cifar10.py --plots
+
+The work is split into pieces that each end with a file, so a stopped
+benchmark carries on where it was when run again with the same arguments:
+
+1. **training to each milestone** (``train.minutes`` = 10, then ``--resume``
+   with 20, then 30): the run's newest checkpoint is copied to
+   ``WORK/RECIPE-sSEED/at-10min.pt`` and so on; the recipe's own metrics are
+   turned off (``metrics = {}``), so that every minute goes to training;
+2. **scoring each milestone's checkpoint**: ``gankit eval CHECKPOINT --n 5000``
+   (FID of 5,000 samples of the EMA generator against the 50,000 training
+   images, without hflip's mirror copies, computed once and cached), and
+   with ``--raw`` the raw generator's too;
+3. a **sample grid** of the last milestone, to docs/results/cifar10/.
+
+The record, bench/results/cifar10-RECIPE.json, is rewritten after every
+piece: the training's kimg, seconds, img/s (median over its ticks) and peak
+memory, and each score with its protocol and the seconds it took. Training
+is timing-sensitive: run one training at a time on an idle machine
+(``--train-only``); scoring is not, and ``--score-only`` may run later.
+``--plots`` draws FID against training minutes, one plot a recipe and one
+with all of them, from every record (matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gankit import Run, default_registry, environment, load_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+PICTURES = REPO / "docs" / "results" / "cifar10"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar10-jpeg.zip" / "train"
+
+#: Published FIDs at convergence on GPUs (../shared/PAPERS.md), for context only:
+#: other protocols (50k samples, other sample counts, the original arrays), other budgets.
+PUBLISHED = {
+    "dcgan_cifar10": "StudioGAN DCGAN 49.03",
+    "wgangp_cifar10": "StudioGAN WGAN-GP 25.85; Mimicry WGAN-GP 22.29",
+    "sagan_cifar10": "StudioGAN SAGAN 14.01",
+}
+
+
+def record_path(name: str) -> Path:
+    return RESULTS / f"cifar10-{name}.json"
+
+
+def read_record(name: str) -> dict[str, Any]:
+    path = record_path(name)
+    return json.loads(path.read_text()) if path.is_file() else {"kind": "cifar10", "recipe": name, "runs": {}}
+
+
+def write_record(record: dict[str, Any]) -> None:
+    path = record_path(record["recipe"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
+    temporary.replace(path)
+
+
+def milestone_file(folder: Path, minutes: float) -> Path:
+    return folder / f"at-{minutes:g}min.pt"
+
+
+def train_to(recipe: Path, overrides: list[str], folder: Path, minutes: float) -> dict[str, Any]:
+    """Train (or resume) the run in ``folder/run`` until ``minutes`` of
+    training; keep a copy of its checkpoint there and return the piece's figures."""
+    run_dir = folder / "run"
+    budget = f"train.minutes={minutes:g}"
+    started = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("*.pt"))
+    if started:
+        run = Run.resume(run_dir, [budget], progress="lines")
+    else:
+        run = Run.start(recipe, [*overrides, budget], run_dir=run_dir, progress="lines")
+    first_kimg = run.trainer.nimg / 1000 if run.trainer is not None else 0.0
+    last = run.train()
+    checkpoints = sorted((run_dir / "checkpoints").glob("*.pt"))
+    shutil.copyfile(checkpoints[-1], milestone_file(folder, minutes))
+    ticks = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    if "kimg" not in last:  # the last piece's final tick already crossed this budget: no tick ran
+        last = ticks[-1]
+    piece = [tick for tick in ticks if tick["kimg"] > first_kimg] or ticks[-1:]
+    return {
+        "minutes": minutes,
+        "kimg": round(last["kimg"], 1),
+        "g_steps": last["g_steps"],
+        "train_seconds": round(last.get("train_s", last["elapsed_s"]), 1),
+        "img_per_s": round(statistics.median(tick["img_per_s"] for tick in piece), 1),
+        "peak_memory_mb": max(tick["memory_mb"] for tick in piece),
+        "stopped": last.get("stopped", ""),
+    }
+
+
+def gankit_eval(arguments: list[str]) -> dict[str, Any]:
+    """``gankit eval ... --json``, as a user runs it; its FID line with the wall seconds."""
+    command = [sys.executable, "-m", "gankit", "eval", *arguments, "--metric", "fid", "--json"]
+    start = time.perf_counter()
+    finished = subprocess.run(command, capture_output=True, text=True)
+    if finished.returncode != 0:
+        raise SystemExit(f"{shlex.join(command)} failed:\n{finished.stderr}")
+    scores = json.loads(finished.stdout.strip().splitlines()[-1])
+    return {**scores, "wall_seconds": round(time.perf_counter() - start, 1), "command": shlex.join(["gankit", "eval", *arguments])}
+
+
+def save_grid(checkpoint: Path, out: Path) -> None:
+    run = Run.from_checkpoint(checkpoint)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run.save_picture(run.sample(64, seed=0), out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", nargs="?", help="a recipe's name in recipes/ (or a path to one)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 20.0, 30.0])
+    parser.add_argument("--n", type=int, default=5000, help="generated images per FID")
+    parser.add_argument("--raw", action="store_true", help="score the raw generator too")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="CIFAR-10's training images (a folder or zip/folder)")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "cifar10", help="run folders and milestone checkpoints")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="a recipe override")
+    parser.add_argument("--note", default="", help="what a reader should know about how it was run")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--train-only", action="store_true", help="train to every milestone, score nothing")
+    only.add_argument("--score-only", action="store_true", help="score the milestones trained so far")
+    only.add_argument("--plots", action="store_true", help="draw the FID plots from every record, train and score nothing")
+    args = parser.parse_args(argv)
+    if args.plots:
+        return draw_plots()
+    if args.recipe is None:
+        parser.error("name a recipe (or --plots)")
+
+    recipe = Path(args.recipe) if args.recipe.endswith(".toml") else REPO / "recipes" / f"{args.recipe}.toml"
+    name = load_recipe(recipe, default_registry()).name
+    overrides = [f"data.path={args.data}", *args.overrides, f"train.seed={args.seed}", "metrics={}"]
+    folder = args.work / f"{name}-s{args.seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    command = shlex.join(["python", "bench/cifar10.py", *(argv if argv is not None else sys.argv[1:])])
+    print(command, flush=True)
+
+    record = read_record(name)
+    record.update(recipe_file=str(recipe.resolve().relative_to(REPO)) if recipe.resolve().is_relative_to(REPO) else str(recipe))
+    record["published"] = PUBLISHED.get(name, "")
+    run = record["runs"].setdefault(str(args.seed), {"overrides": args.overrides, "note": args.note, "milestones": []})
+    milestones = {entry["minutes"]: entry for entry in run["milestones"]}
+
+    def save() -> None:
+        run["milestones"] = [milestones[minutes] for minutes in sorted(milestones)]
+        run["date"] = datetime.date.today().isoformat()
+        write_record(record)
+
+    if not args.score_only:
+        for minutes in sorted(args.minutes):
+            if milestone_file(folder, minutes).is_file() and minutes in milestones:
+                continue
+            piece = train_to(recipe, overrides, folder, minutes)
+            milestones[minutes] = {**milestones.get(minutes, {}), **piece, "train_command": command}
+            env = environment(args.seed)
+            run["environment"] = {
+                key: env.get(key) for key in ("python", "torch", "gankit", "git", "device", "cpu", "cpu_count", "threads")
+            }
+            save()
+            print(f"{name} seed {args.seed}: {minutes:g} min, {piece['kimg']} kimg, {piece['img_per_s']} img/s", flush=True)
+    if args.train_only:
+        return 0
+    for minutes in sorted(args.minutes):
+        checkpoint = milestone_file(folder, minutes)
+        entry = milestones.get(minutes)
+        if entry is None or not checkpoint.is_file():
+            continue
+        wanted = {"fid_ema": []} | ({"fid_raw": ["--raw"]} if args.raw else {})
+        for key, flags in wanted.items():
+            if key in entry:
+                continue
+            scores = gankit_eval([str(checkpoint), "--n", str(args.n), *flags])
+            entry[key] = scores["fid"]
+            entry[f"{key}_protocol"] = {k: v for k, v in scores.items() if k not in ("fid", "metric")}
+            save()
+            print(f"{name} seed {args.seed} at {minutes:g} min: {key} {scores['fid']:.2f} ({scores['wall_seconds']:.0f} s)", flush=True)
+    last = max(minutes for minutes in milestones if milestone_file(folder, minutes).is_file()) if milestones else None
+    if last is not None and args.seed == 0:
+        grid = PICTURES / f"{name}.png"
+        save_grid(milestone_file(folder, last), grid)
+        record["grid"] = {"file": str(grid.relative_to(REPO)), "minutes": last, "seed": args.seed}
+        save()
+    return 0
+
+
+def draw_plots() -> int:
+    """FID against training minutes: docs/results/cifar10/NAME-fid.png for
+    each record, and all of them in docs/results/cifar10/fid.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("cifar10-*.json"))]
+    records = [record for record in records if record.get("kind") == "cifar10"]
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    together, axes_all = plt.subplots(figsize=(7, 4.5))
+    for record in records:
+        alone, axes = plt.subplots(figsize=(5, 3.5))
+        for seed, run in sorted(record["runs"].items()):
+            points = [(entry["minutes"], entry["fid_ema"]) for entry in run["milestones"] if "fid_ema" in entry]
+            if not points:
+                continue
+            minutes, fids = zip(*points, strict=True)
+            axes.plot(minutes, fids, marker="o", label=f"seed {seed}")
+            axes_all.plot(minutes, fids, marker="o", label=f"{record['recipe']} (seed {seed})")
+        axes.set(title=record["recipe"], xlabel="training minutes (2 CPU cores)", ylabel="FID-5k (EMA generator)")
+        axes.grid(alpha=0.3)
+        axes.legend()
+        alone.tight_layout()
+        alone.savefig(PICTURES / f"{record['recipe']}-fid.png", dpi=100)
+        plt.close(alone)
+    axes_all.set(title="CIFAR-10 on 2 CPU cores", xlabel="training minutes", ylabel="FID-5k (EMA generator)")
+    axes_all.grid(alpha=0.3)
+    axes_all.legend(fontsize=7)
+    together.tight_layout()
+    together.savefig(PICTURES / "fid.png", dpi=100)
+    plt.close(together)
+    print(f"wrote {len(records)} recipe plots and {PICTURES / 'fid.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
