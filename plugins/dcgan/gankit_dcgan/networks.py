@@ -18,7 +18,8 @@ the discriminator through a projection (Miyato & Koyama 2018).
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import attrs
 import torch
@@ -46,6 +47,23 @@ def _only_when_conditional(instance: object, attribute: "attrs.Attribute[str]", 
         raise ValueError(f"'{attribute.name}' needs conditional = true (got {value!r})")
 
 
+def _conditional_option() -> Any:
+    return attrs.field(
+        default=False,
+        metadata=help_text("class-conditional: the label enters as `conditioning` says; needs labelled data"),
+    )
+
+
+def _conditioning_option(other: str, choices: str) -> Any:
+    """How the label enters a conditional network: ``concat`` (Mirza &
+    Osindero 2014, the default) or the network's ``other`` way."""
+    return attrs.field(
+        default="concat",
+        validator=[one_of(("concat", other)), _only_when_conditional],
+        metadata=help_text("how the label enters, when conditional: " + choices),
+    )
+
+
 def _levels(context: BuildContext, what: str) -> int:
     """How many factor-of-two steps lie between 4x4 and the data's resolution."""
     resolution = context.resolution
@@ -59,6 +77,28 @@ def _channels(resolution: int, feature_size: int, base: int, largest: int) -> in
     resolution / 2, doubled each halving towards 4x4, capped at ``largest``.
     G and D share this rule, so that G mirrors D."""
     return min(base * (resolution // 2) // feature_size, largest)
+
+
+def _opening(
+    network: DCGANGenerator | DCGANDiscriminator,
+    options: DCGANGeneratorOptions | DCGANDiscriminatorOptions,
+    context: BuildContext,
+    what: str,
+) -> tuple[int, Callable[[int], int]]:
+    """What G and D first do alike: check the resolution and the labels,
+    keep the options, resolution and class count on ``network``, and return
+    the number of factor-of-two steps and the width rule of :func:`_channels`."""
+    levels = _levels(context, what)
+    if options.conditional and context.num_classes <= 0:
+        raise UserError("needs labelled data (data.labels = true)", key="conditional")
+    network.options = options
+    network.resolution = context.resolution
+    network.num_classes = context.num_classes if options.conditional else 0
+
+    def width(feature_size: int) -> int:
+        return _channels(context.resolution, feature_size, options.base_channels, options.max_channels)
+
+    return levels, width
 
 
 def init_weights(module: nn.Module) -> None:
@@ -102,20 +142,14 @@ class DCGANGeneratorOptions:
     max_channels: int = attrs.field(
         default=512, validator=[positive(), _at_least_base_channels], metadata=help_text("cap on the channels of any feature map")
     )
-    conditional: bool = attrs.field(
-        default=False,
-        metadata=help_text("class-conditional: the label enters as `conditioning` says; needs labelled data"),
-    )
+    conditional: bool = _conditional_option()
     embedding_size: int = attrs.field(
         default=50, validator=positive(), metadata=help_text("size of the learned label embedding, when conditioning is concat")
     )
-    conditioning: Literal["concat", "batchnorm"] = attrs.field(
-        default="concat",
-        validator=[one_of(("concat", "batchnorm")), _only_when_conditional],
-        metadata=help_text(
-            "how the label enters, when conditional: concat (its embedding joins z; Mirza & Osindero 2014) or batchnorm "
-            "(every batch norm scales and shifts by the class; de Vries et al. 2017)"
-        ),
+    conditioning: Literal["concat", "batchnorm"] = _conditioning_option(
+        "batchnorm",
+        "concat (its embedding joins z; Mirza & Osindero 2014) or batchnorm "
+        "(every batch norm scales and shifts by the class; de Vries et al. 2017)",
     )
 
 
@@ -124,17 +158,8 @@ class DCGANGenerator(Generator):
 
     def __init__(self, options: DCGANGeneratorOptions, context: BuildContext) -> None:
         super().__init__()
-        levels = _levels(context, "generator")
-        if options.conditional and context.num_classes <= 0:
-            raise UserError("needs labelled data (data.labels = true)", key="conditional")
-        self.options = options
+        levels, width = _opening(self, options, context, "generator")
         self.latent_size = options.latent_size
-        self.num_classes = context.num_classes if options.conditional else 0
-        self.resolution = context.resolution
-
-        def width(feature_size: int) -> int:
-            return _channels(context.resolution, feature_size, options.base_channels, options.max_channels)
-
         # Mirza & Osindero 2014: y joins z in the input layer, here through a
         # learned embedding (left at N(0, 1), the scale of z).
         concat = self.num_classes > 0 and options.conditioning == "concat"
@@ -203,17 +228,11 @@ class DCGANDiscriminatorOptions:
             "layer (GroupNorm(1, C), WGAN-GP's choice under a gradient penalty) or none"
         ),
     )
-    conditional: bool = attrs.field(
-        default=False,
-        metadata=help_text("class-conditional: the label enters as `conditioning` says; needs labelled data"),
-    )
-    conditioning: Literal["concat", "projection"] = attrs.field(
-        default="concat",
-        validator=[one_of(("concat", "projection")), _only_when_conditional],
-        metadata=help_text(
-            "how the label enters, when conditional: concat (one-hot label maps join the image channels; Mirza & Osindero 2014) "
-            "or projection (the score adds embed(y)·φ(x), φ the summed last features; Miyato & Koyama 2018)"
-        ),
+    conditional: bool = _conditional_option()
+    conditioning: Literal["concat", "projection"] = _conditioning_option(
+        "projection",
+        "concat (one-hot label maps join the image channels; Mirza & Osindero 2014) "
+        "or projection (the score adds embed(y)·φ(x), φ the summed last features; Miyato & Koyama 2018)",
     )
     auxiliary_classifier: bool = attrs.field(
         default=False,
@@ -242,21 +261,58 @@ def _norm(kind: str, channels: int) -> nn.Module | None:
     return None
 
 
+def _score_head(options: DCGANDiscriminatorOptions, channels: int, num_classes: int) -> nn.Module:
+    """§3: no fully connected hidden layer; "the last convolution layer is
+    flattened and then fed into a single sigmoid output", here a 4x4 valid
+    convolution to one logit (the sigmoid lives in the loss); or, when
+    conditioning is projection, the projection head."""
+    # built even when the projection replaces it: its draws from the random stream come first, and a seed's networks depend on that order
+    head: nn.Module = nn.Conv2d(channels, 1, 4, 1, 0)
+    if num_classes and options.conditioning == "projection":
+        # Miyato & Koyama 2018, eq. 3: ψ(φ(x)) + embed(y)ᵀφ(x), with φ the
+        # last activations summed over positions, as their networks pool
+        head = ProjectionHead(channels, num_classes)
+    return head
+
+
+def _minibatch_head(head: nn.Module, channels: int) -> tuple[MinibatchDiscrimination, nn.Linear]:
+    """Salimans et al. 2016 §3.2: each sample's closeness to the rest of its
+    batch joins the last features; a linear layer reads both, in place of
+    ``head``."""
+    if isinstance(head, ProjectionHead):
+        raise UserError("does not combine with conditioning = projection", key="minibatch_discrimination")
+    minibatch = MinibatchDiscrimination(channels * 4 * 4, kernels=100, kernel_dim=5)
+    linear = nn.Linear(channels * 4 * 4 + 100, 1)
+    nn.init.normal_(linear.weight, 0.0, INIT_STD)  # §4's rule, which init_weights gives convolutions
+    nn.init.zeros_(linear.bias)
+    return minibatch, linear
+
+
+def _auxiliary_classifier(options: DCGANDiscriminatorOptions, context: BuildContext, channels: int, concat: bool) -> nn.Linear | None:
+    """Odena et al. 2017 §3: D also gives P(C | X), the class of its input,
+    from its last features summed over positions; None when the option is off."""
+    if not options.auxiliary_classifier:
+        return None
+    if context.num_classes <= 0:
+        raise UserError("needs labelled data (data.labels = true)", key="auxiliary_classifier")
+    if concat:
+        raise UserError(
+            "does not combine with conditioning = concat, whose features already depend on the label; "
+            "use conditioning = projection or an unconditional discriminator",
+            key="auxiliary_classifier",
+        )
+    classifier = nn.Linear(channels, context.num_classes)
+    nn.init.normal_(classifier.weight, 0.0, INIT_STD)
+    nn.init.zeros_(classifier.bias)
+    return classifier
+
+
 class DCGANDiscriminator(Discriminator):
     """The DCGAN discriminator: strided convolutions and LeakyReLU down to 4x4, then one 4x4 convolution to a score."""
 
     def __init__(self, options: DCGANDiscriminatorOptions, context: BuildContext) -> None:
         super().__init__()
-        levels = _levels(context, "discriminator")
-        if options.conditional and context.num_classes <= 0:
-            raise UserError("needs labelled data (data.labels = true)", key="conditional")
-        self.options = options
-        self.resolution = context.resolution
-        self.num_classes = context.num_classes if options.conditional else 0
-
-        def width(feature_size: int) -> int:
-            return _channels(context.resolution, feature_size, options.base_channels, options.max_channels)
-
+        levels, width = _opening(self, options, context, "discriminator")
         # §3: strided convolutions in place of pooling, each halving the size,
         # LeakyReLU after each; batch norm everywhere but the input layer.
         blocks: list[nn.Sequential] = []
@@ -272,38 +328,11 @@ class DCGANDiscriminator(Discriminator):
             blocks.append(nn.Sequential(*layers))
             channels = width(size)
         self.blocks = nn.ModuleList(blocks)
-        # §3: no fully connected hidden layer; "the last convolution layer is
-        # flattened and then fed into a single sigmoid output", here a 4x4
-        # valid convolution to one logit (the sigmoid lives in the loss).
-        self.head: nn.Module = nn.Conv2d(channels, 1, 4, 1, 0)
-        if self.num_classes and options.conditioning == "projection":
-            # Miyato & Koyama 2018, eq. 3: ψ(φ(x)) + embed(y)ᵀφ(x), with φ the
-            # last activations summed over positions, as their networks pool
-            self.head = ProjectionHead(channels, self.num_classes)
-        # Salimans et al. 2016 §3.2: each sample's closeness to the rest of its
-        # batch joins the last features; a linear layer reads both
+        self.head = _score_head(options, channels, self.num_classes)
         self.minibatch: MinibatchDiscrimination | None = None
         if options.minibatch_discrimination:
-            if isinstance(self.head, ProjectionHead):
-                raise UserError("does not combine with conditioning = projection", key="minibatch_discrimination")
-            self.minibatch = MinibatchDiscrimination(channels * 4 * 4, kernels=100, kernel_dim=5)
-            self.head = nn.Linear(channels * 4 * 4 + 100, 1)
-            nn.init.normal_(self.head.weight, 0.0, INIT_STD)  # §4's rule, which init_weights gives convolutions
-            nn.init.zeros_(self.head.bias)
-        # Odena et al. 2017 §3: D also gives P(C | X), the class of its input
-        self.classifier: nn.Linear | None = None
-        if options.auxiliary_classifier:
-            if context.num_classes <= 0:
-                raise UserError("needs labelled data (data.labels = true)", key="auxiliary_classifier")
-            if concat:
-                raise UserError(
-                    "does not combine with conditioning = concat, whose features already depend on the label; "
-                    "use conditioning = projection or an unconditional discriminator",
-                    key="auxiliary_classifier",
-                )
-            self.classifier = nn.Linear(channels, context.num_classes)
-            nn.init.normal_(self.classifier.weight, 0.0, INIT_STD)
-            nn.init.zeros_(self.classifier.bias)
+            self.minibatch, self.head = _minibatch_head(self.head, channels)
+        self.classifier = _auxiliary_classifier(options, context, channels, concat)
         self.apply(init_weights)
 
     def class_logits(self, features: list[torch.Tensor]) -> torch.Tensor:
