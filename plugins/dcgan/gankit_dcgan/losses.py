@@ -16,20 +16,28 @@ from gankit.options import label_smoothing_option
 
 
 @attrs.define(kw_only=True)
-class MinimaxOptions:
-    """The original minimax GAN loss (Goodfellow et al. 2014, Eq. 1)."""
-
+class _LogisticOptions:
     label_smoothing: float = label_smoothing_option()
 
 
-class MinimaxLoss(Loss):
-    """The original minimax GAN loss (Goodfellow et al. 2014, Eq. 1)."""
+class _LogisticLoss(Loss):
+    """D's side of both classic losses: the logistic loss of Eq. 1, with
+    one-sided label smoothing; they differ in G's side alone."""
 
-    def __init__(self, options: MinimaxOptions) -> None:
+    def __init__(self, options: _LogisticOptions) -> None:
         self.options = options
 
     def discriminator_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:
         return logistic_discriminator_loss(real.scores, fake.scores, self.options.label_smoothing)
+
+
+@attrs.define(kw_only=True)
+class MinimaxOptions(_LogisticOptions):
+    """The original minimax GAN loss (Goodfellow et al. 2014, Eq. 1)."""
+
+
+class MinimaxLoss(_LogisticLoss):
+    """The original minimax GAN loss (Goodfellow et al. 2014, Eq. 1)."""
 
     def generator_loss(self, fake: DOutput, real: DOutput | None) -> torch.Tensor:
         # Eq. 1, G's side: minimise E[log(1 - D(G(z)))] = -E[softplus(f)].
@@ -38,20 +46,12 @@ class MinimaxLoss(Loss):
 
 
 @attrs.define(kw_only=True)
-class NonSaturatingOptions:
+class NonSaturatingOptions(_LogisticOptions):
     """The non-saturating GAN loss: G maximises log D(G(z)) (Goodfellow et al. 2014 §3)."""
 
-    label_smoothing: float = label_smoothing_option()
 
-
-class NonSaturatingLoss(Loss):
+class NonSaturatingLoss(_LogisticLoss):
     """The non-saturating GAN loss: G maximises log D(G(z)) (Goodfellow et al. 2014 §3)."""
-
-    def __init__(self, options: NonSaturatingOptions) -> None:
-        self.options = options
-
-    def discriminator_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:
-        return logistic_discriminator_loss(real.scores, fake.scores, self.options.label_smoothing)
 
     def generator_loss(self, fake: DOutput, real: DOutput | None) -> torch.Tensor:
         # §3: "train G to maximize log D(G(z))", i.e. minimise
