@@ -41,10 +41,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gankit {gankit.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    overrides = dict(
-        action="append", default=[], metavar="KEY.PATH=VALUE", help="override a recipe key, such as train.kimg=10 (repeatable)"
-    )
+    for add_command in (
+        _add_run_command,
+        _add_check_command,
+        _add_list_command,
+        _add_show_command,
+        _add_plugins_command,
+        _add_sample_command,
+        _add_eval_command,
+    ):
+        add_command(commands)
+    return parser
 
+
+#: ``--set``, of the commands that read a recipe
+_OVERRIDES: dict[str, Any] = dict(
+    action="append", default=[], metavar="KEY.PATH=VALUE", help="override a recipe key, such as train.kimg=10 (repeatable)"
+)
+
+
+def _add_run_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``gankit run``: train a recipe, or resume a run."""
     run = commands.add_parser(
         "run",
         help="train a recipe into a new run folder, or resume one",
@@ -59,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         help="continue this run folder from its newest checkpoint; --set may then change [train] (not its seed), the loss's, "
         "regularizers' and optimizers' options, metrics and loggers, but not the networks, data or schedule",
     )
-    run.add_argument("--set", dest="overrides", **overrides)  # type: ignore[arg-type]
+    run.add_argument("--set", dest="overrides", **_OVERRIDES)
     run.add_argument(
         "--run-dir", type=Path, help="the run folder to make (default: OUT_DIR/NNNNN-NAME, from train.out_dir and the recipe's name)"
     )
@@ -83,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         "cores avoid waiting for a taken core (docs/reliability.md, Threads)",
     )
 
+
+def _add_check_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``gankit check``: validate a recipe without training."""
     check = commands.add_parser(
         "check",
         help="validate a recipe and build its components, without training",
@@ -91,12 +111,15 @@ def _parser() -> argparse.ArgumentParser:
         "the first mistake.",
     )
     check.add_argument("recipe", type=Path)
-    check.add_argument("--set", dest="overrides", **overrides)  # type: ignore[arg-type]
+    check.add_argument("--set", dest="overrides", **_OVERRIDES)
     check.add_argument("--print", action="store_true", help="print the resolved recipe, every default filled in")
     check.add_argument(
         "--data", action="store_true", help="also decode every image of the recipe's data, listing those that cannot be decoded (slow)"
     )
 
+
+def _add_list_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``gankit list``: registered components."""
     lister = commands.add_parser(
         "list",
         help="list registered components",
@@ -105,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     lister.add_argument("kind", nargs="?", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
     lister.add_argument("pattern", nargs="?", metavar="PATTERN")
 
+
+def _add_show_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``gankit show``: a component's options."""
     show = commands.add_parser(
         "show",
         help="show a component's options, defaults and docs, or the [train] table's",
@@ -114,8 +140,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("kind", choices=(*KINDS, "train"), metavar="KIND", help=f"one of {', '.join(KINDS)}, or train")
     show.add_argument("name", nargs="?", metavar="NAME", help="the component's name (not with train)")
 
+
+def _add_plugins_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``gankit plugins``: plugin distributions."""
     commands.add_parser("plugins", help="list plugin distributions, their components and load failures")
 
+
+def _add_sample_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``gankit sample``: a grid of samples."""
     sample = commands.add_parser(
         "sample",
         help="draw a grid of samples from a run or checkpoint",
@@ -136,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_truncation_arguments(sample)
     sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
+
+def _add_eval_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``gankit eval``: score a checkpoint, or one image set against another."""
     evaluate = commands.add_parser(
         "eval",
         help="score a run or checkpoint (FID, KID, precision/recall), or one image set against another",
@@ -181,7 +216,6 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object per metric instead of text")
-    return parser
 
 
 def _add_truncation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -570,12 +604,29 @@ def _report(name: str, result: dict[str, Any], as_json: bool) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """Score a checkpoint's generator against real images, or, with --real,
+    one image set against another: the two modes differ only in the metric
+    context they build."""
     import time
 
-    from gankit.contracts import MetricContext
     from gankit.loop import select_device
-    from gankit.runs import Run
 
+    _check_eval_arguments(args)
+    if args.source is not None:
+        from gankit.checkpoint import find as find_checkpoint
+
+        find_checkpoint(Path(args.source))  # a mistyped path is reported before the feature network is looked for
+    device = select_device(args.device)
+    metrics = _eval_metrics(args)
+    context, labels = _image_sets_context(args, device) if args.real else _checkpoint_context(args, device)
+    for name, metric in metrics.items():  # one context: metrics that read the same features share them
+        start = time.perf_counter()
+        result = metric.evaluate(context)
+        _report(name, {**result, **labels, "seconds": round(time.perf_counter() - start, 2)}, args.json)
+    return 0
+
+
+def _check_eval_arguments(args: argparse.Namespace) -> None:
     if (args.source is None) == (not args.real):
         raise UserError("give a run or checkpoint to score its generator, or --real A --real B to score two image sets (not both)")
     if args.real and len(args.real) != 2:
@@ -585,11 +636,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for flag, value in (("--n", args.n), ("--n-real", args.n_real), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise UserError(f"{flag}: expected a positive number, got {value}")
-    if args.source is not None:
-        from gankit.checkpoint import find as find_checkpoint
 
-        find_checkpoint(Path(args.source))  # a mistyped path is reported before the feature network is looked for
-    device = select_device(args.device)
+
+def _eval_metrics(args: argparse.Namespace) -> dict[str, Any]:
+    """The metrics --metric names (fid when none), built from the flags."""
     registry = default_registry()
     metrics = {}
     for name in args.metric or ["fid"]:
@@ -600,32 +650,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 f"--real: {name} scores a generator; two image sets are scored by metrics on Inception features (fid, kid, "
                 "precision_recall)"
             )
-    if args.real:
-        reference, compared = (_images_at_their_resolution(path) for path in args.real)
-        reference.prepare()
-        compared.prepare()
-        context = MetricContext(None, reference, device, args.batch_size, args.seed, fakes=compared)
-        labels = {"real": args.real[0], "fake": args.real[1]}
-    else:
-        loaded = Run.from_checkpoint(args.source, raw=args.raw, device=str(device))
-        dataset = _eval_data(args.data, loaded.recipe, loaded.context, loaded.checkpoint)
-        if not args.mirrored_reals:
-            dataset = dataset.without_mirrors()
-        network = "raw" if args.raw else "ema"
-        labels = {"network": network, **_apply_truncation(loaded.generator, args)}
-        scored = min(args.n_real, len(dataset)) if args.n_real else len(dataset)
-        copies = "mirror copies included" if dataset.mirrored else "no mirror copies"
-        print(
-            f"gankit: scoring the {network} generator of {loaded.checkpoint} against {scored} of {len(dataset)} real images "
-            f"({copies}) on {device}",
-            file=sys.stderr,
-        )
-        context = MetricContext(loaded.generator, dataset, device, args.batch_size, args.seed)
-    for name, metric in metrics.items():  # one context: metrics that read the same features share them
-        start = time.perf_counter()
-        result = metric.evaluate(context)
-        _report(name, {**result, **labels, "seconds": round(time.perf_counter() - start, 2)}, args.json)
-    return 0
+    return metrics
+
+
+def _image_sets_context(args: argparse.Namespace, device: Any) -> tuple[Any, dict[str, Any]]:
+    """``--real A --real B``: B's images in place of a generator's, scored
+    against A's; and the labels of the report."""
+    from gankit.contracts import MetricContext
+
+    reference, compared = (_images_at_their_resolution(path) for path in args.real)
+    reference.prepare()
+    compared.prepare()
+    context = MetricContext(None, reference, device, args.batch_size, args.seed, fakes=compared)
+    return context, {"real": args.real[0], "fake": args.real[1]}
+
+
+def _checkpoint_context(args: argparse.Namespace, device: Any) -> tuple[Any, dict[str, Any]]:
+    """A checkpoint's generator (its moving average, or with --raw the
+    trained network) against its real images; and the labels of the report."""
+    from gankit.contracts import MetricContext
+    from gankit.runs import Run
+
+    loaded = Run.from_checkpoint(args.source, raw=args.raw, device=str(device))
+    dataset = _eval_data(args.data, loaded.recipe, loaded.context, loaded.checkpoint)
+    if not args.mirrored_reals:
+        dataset = dataset.without_mirrors()
+    network = "raw" if args.raw else "ema"
+    labels = {"network": network, **_apply_truncation(loaded.generator, args)}
+    scored = min(args.n_real, len(dataset)) if args.n_real else len(dataset)
+    copies = "mirror copies included" if dataset.mirrored else "no mirror copies"
+    print(
+        f"gankit: scoring the {network} generator of {loaded.checkpoint} against {scored} of {len(dataset)} real images "
+        f"({copies}) on {device}",
+        file=sys.stderr,
+    )
+    return MetricContext(loaded.generator, dataset, device, args.batch_size, args.seed), labels
 
 
 def _eval_data(data: str | None, recipe: Any, context: Any, checkpoint: Path) -> Any:
