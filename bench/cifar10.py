@@ -5,6 +5,7 @@ minutes of training here".
     python bench/cifar10.py dcgan_cifar10 [--seed 0] [--minutes 10 20 30] [--n 5000] [--raw]
         [--data ../shared/data/cifar10-jpeg.zip/train] [--work runs/cifar10] [--set KEY=VALUE ...]
         [--train-only | --score-only]
+    python bench/cifar10.py msggan_cifar10_cpu --variant connections-none --set 'discriminator.connections="none"'
     python bench/cifar10.py --plots
 
 The work is split into pieces that each end with a file, so a stopped
@@ -20,6 +21,8 @@ benchmark carries on where it was when run again with the same arguments:
    with ``--raw`` the raw generator's too;
 3. a **sample grid** of the last milestone, to docs/results/cifar10/.
 
+``--variant LABEL`` names a change made with ``--set`` (an ablation's
+arm): its runs, folders and record are the recipe's name with ``+LABEL``.
 The record, bench/results/cifar10-RECIPE.json, is rewritten after every
 piece: the training's kimg, seconds, img/s (median over its ticks) and peak
 memory, and each score with its protocol and the seconds it took. Training
@@ -63,13 +66,13 @@ def record_path(name: str) -> Path:
     return RESULTS / f"cifar10-{name}.json"
 
 
-def read_record(name: str) -> dict[str, Any]:
-    path = record_path(name)
-    return json.loads(path.read_text()) if path.is_file() else {"kind": "cifar10", "recipe": name, "runs": {}}
+def read_record(name: str, variant: str = "") -> dict[str, Any]:
+    path = record_path(name + (f"+{variant}" if variant else ""))
+    return json.loads(path.read_text()) if path.is_file() else {"kind": "cifar10", "recipe": name, "variant": variant, "runs": {}}
 
 
 def write_record(record: dict[str, Any]) -> None:
-    path = record_path(record["recipe"])
+    path = record_path(record["recipe"] + (f"+{record['variant']}" if record.get("variant") else ""))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(record, indent=2) + "\n")
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "cifar10", help="run folders and milestone checkpoints")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="a recipe override")
     parser.add_argument("--note", default="", help="what a reader should know about how it was run")
+    parser.add_argument("--variant", default="", help="a label for the change --set makes (an ablation's arm)")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--train-only", action="store_true", help="train to every milestone, score nothing")
     only.add_argument("--score-only", action="store_true", help="score the milestones trained so far")
@@ -150,12 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Path(args.recipe) if args.recipe.endswith(".toml") else REPO / "recipes" / f"{args.recipe}.toml"
     name = load_recipe(recipe, default_registry()).name
     overrides = [f"data.path={args.data}", *args.overrides, f"train.seed={args.seed}", "metrics={}"]
-    folder = args.work / f"{name}-s{args.seed}"
+    label = name + (f"+{args.variant}" if args.variant else "")
+    folder = args.work / f"{label}-s{args.seed}"
     folder.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["python", "bench/cifar10.py", *(argv if argv is not None else sys.argv[1:])])
     print(command, flush=True)
 
-    record = read_record(name)
+    record = read_record(name, args.variant)
     record.update(recipe_file=str(recipe.resolve().relative_to(REPO)) if recipe.resolve().is_relative_to(REPO) else str(recipe))
     record["published"] = PUBLISHED.get(name, "")
     run = record["runs"].setdefault(str(args.seed), {"overrides": args.overrides, "note": args.note, "milestones": []})
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 key: env.get(key) for key in ("python", "torch", "gankit", "git", "device", "cpu", "cpu_count", "threads")
             }
             save()
-            print(f"{name} seed {args.seed}: {minutes:g} min, {piece['kimg']} kimg, {piece['img_per_s']} img/s", flush=True)
+            print(f"{label} seed {args.seed}: {minutes:g} min, {piece['kimg']} kimg, {piece['img_per_s']} img/s", flush=True)
     if args.train_only:
         return 0
     for minutes in sorted(args.minutes):
@@ -193,14 +198,18 @@ def main(argv: list[str] | None = None) -> int:
             entry[key] = scores["fid"]
             entry[f"{key}_protocol"] = {k: v for k, v in scores.items() if k not in ("fid", "metric")}
             save()
-            print(f"{name} seed {args.seed} at {minutes:g} min: {key} {scores['fid']:.2f} ({scores['wall_seconds']:.0f} s)", flush=True)
+            print(f"{label} seed {args.seed} at {minutes:g} min: {key} {scores['fid']:.2f} ({scores['wall_seconds']:.0f} s)", flush=True)
     last = max(minutes for minutes in milestones if milestone_file(folder, minutes).is_file()) if milestones else None
     if last is not None and args.seed == 0:
-        grid = PICTURES / f"{name}.png"
+        grid = PICTURES / f"{label}.png"
         save_grid(milestone_file(folder, last), grid)
         record["grid"] = {"file": str(grid.relative_to(REPO)), "minutes": last, "seed": args.seed}
         save()
     return 0
+
+
+def _label(record: dict[str, Any]) -> str:
+    return record["recipe"] + (f"+{record['variant']}" if record.get("variant") else "")
 
 
 def draw_plots() -> int:
@@ -223,12 +232,12 @@ def draw_plots() -> int:
                 continue
             minutes, fids = zip(*points, strict=True)
             axes.plot(minutes, fids, marker="o", label=f"seed {seed}")
-            axes_all.plot(minutes, fids, marker="o", label=f"{record['recipe']} (seed {seed})")
-        axes.set(title=record["recipe"], xlabel="training minutes (2 CPU cores)", ylabel="FID-5k (EMA generator)")
+            axes_all.plot(minutes, fids, marker="o", label=f"{_label(record)} (seed {seed})")
+        axes.set(title=_label(record), xlabel="training minutes (2 CPU cores)", ylabel="FID-5k (EMA generator)")
         axes.grid(alpha=0.3)
         axes.legend()
         alone.tight_layout()
-        alone.savefig(PICTURES / f"{record['recipe']}-fid.png", dpi=100)
+        alone.savefig(PICTURES / f"{_label(record)}-fid.png", dpi=100)
         plt.close(alone)
     axes_all.set(title="CIFAR-10 on 2 CPU cores", xlabel="training minutes", ylabel="FID-5k (EMA generator)")
     axes_all.grid(alpha=0.3)

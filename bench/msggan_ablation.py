@@ -26,6 +26,15 @@ OpenMP's spinning workers make these small convolutions many times slower,
 and parallel runs only share the same cores.
 
     python bench/msggan_ablation.py [--kimg 30] [--seeds 3] [--swd-images 512] [--variants all none] [--out FILE.json]
+
+On CIFAR-10, the same claim by FID-5k after a time budget instead: each
+arm of a CIFAR-10 MSG recipe trained by bench/cifar10.py for the same
+minutes, seeds interleaved (all 0, none 0, all 1, none 1, ...), every
+training before any scoring. The "all" arm is the recipe as it is, so its
+runs are the recipe's own CIFAR-10 record; the others are its variants
+(``+connections-none``). Each piece is resumable as bench/cifar10.py's are.
+
+    python bench/msggan_ablation.py --cifar10 msggan_cifar10_cpu [--seeds 2] [--minutes 10 20 30] [--variants all none]
 """
 
 from __future__ import annotations
@@ -90,7 +99,12 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, help="also write every run's scores to this JSON file")
+    parser.add_argument("--cifar10", metavar="RECIPE", help="the CIFAR-10 MSG recipe whose arms train for --minutes (bench/cifar10.py)")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 20.0, 30.0], help="with --cifar10: the milestones")
     args = parser.parse_args()
+    if args.cifar10:
+        cifar10_arms(args.cifar10, args.variants, args.seeds, args.minutes)
+        return
     torch.set_num_threads(args.threads)
 
     command = shlex.join(["python", "bench/msggan_ablation.py", *sys.argv[1:]])
@@ -114,6 +128,23 @@ def main() -> None:
             if args.out:  # after every run, so that a benchmark cut short keeps what it measured
                 args.out.write_text(json.dumps(record, indent=2) + "\n")
     print("\n".join(msggan_ablation_section(record)))
+
+
+def cifar10_arms(recipe: str, variants: list[str], seeds: int, minutes: list[float]) -> None:
+    import cifar10
+
+    def arguments(connections: str, seed: int) -> list[str]:
+        milestones = ["--minutes", *(f"{value:g}" for value in minutes)]
+        change = ["--variant", f"connections-{connections}", "--set", f'discriminator.connections="{connections}"']
+        arm = [] if connections == "all" else change
+        return [recipe, "--seed", str(seed), *milestones, *arm]
+
+    for seed in range(seeds):  # every training first, one at a time, arms interleaved
+        for connections in variants:
+            cifar10.main([*arguments(connections, seed), "--train-only"])
+    for seed in range(seeds):
+        for connections in variants:
+            cifar10.main([*arguments(connections, seed), "--score-only"])
 
 
 if __name__ == "__main__":

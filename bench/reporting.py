@@ -265,13 +265,15 @@ def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
         memory = f"{max(entry['peak_memory_mb'] for entry in last):.0f} MB" if last else "—"
         cells = " | ".join(_fid_cell(runs, minutes) for minutes in milestones)
         seeds = ", ".join(sorted(record["runs"]))
-        lines.append(f"| `{record['recipe']}` | {seeds} | {cells} | {kimg} | {speed} | {memory} | {record.get('published') or ''} |")
+        name = record["recipe"] + (f" + {record['variant']}" if record.get("variant") else "")
+        lines.append(f"| `{name}` | {seeds} | {cells} | {kimg} | {speed} | {memory} | {record.get('published') or ''} |")
     lines += ["", "![FID-5k against training minutes, every CIFAR-10 recipe](results/cifar10/fid.png)", ""]
     for record in records:
         grid = record.get("grid")
         if grid:
-            samples = f"{record['recipe']}: EMA samples at {grid['minutes']:g} minutes, seed {grid['seed']}"
-            plot = f"![{record['recipe']}: FID-5k against minutes](results/cifar10/{record['recipe']}-fid.png)"
+            label = record["recipe"] + (f"+{record['variant']}" if record.get("variant") else "")
+            samples = f"{label}: EMA samples at {grid['minutes']:g} minutes, seed {grid['seed']}"
+            plot = f"![{label}: FID-5k against minutes](results/cifar10/{label}-fid.png)"
             lines += [f"{plot} ![{samples}]({grid['file'].removeprefix('docs/')})", ""]
     first = next(iter(records[0]["runs"].values()))
     entries = [entry for record in records for run in record["runs"].values() for entry in run["milestones"]]
