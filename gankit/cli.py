@@ -343,13 +343,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from gankit.loop import build
+    from gankit.loop import build, build_data_and_schedule
     from gankit.preflight import preflight
     from gankit.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, default_registry(), args.overrides)
-    preflight(recipe)
-    parts = build(recipe)
+    dataset, scheduler = build_data_and_schedule(recipe)
+    preflight(recipe, dataset, scheduler)
+    parts = build(recipe, dataset=dataset, scheduler=scheduler)
     if args.print:
         print(recipe.resolved_toml(), end="")
     if args.data:

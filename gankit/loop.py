@@ -74,10 +74,13 @@ class Components:
     metrics: dict[str, Metric]
 
 
-def build(recipe: Recipe) -> Components:
+def build(recipe: Recipe, *, dataset: Dataset | None = None, scheduler: Scheduler | None = None) -> Components:
     """Build every component of ``recipe`` (on the CPU; nothing is trained or
-    decoded). Errors a component raises name the recipe's file and key."""
-    dataset: Dataset = recipe.data.build()
+    decoded), but the ``dataset`` and ``scheduler`` given already built (by
+    :func:`build_data_and_schedule`, for preflight's checks). Errors a
+    component raises name the recipe's file and key."""
+    if dataset is None:
+        dataset = recipe.data.build()
     regularizers = {name: spec.build() for name, spec in recipe.regularizers.items()}
     # G, then D, then each regularizer's wraps: the order of their random draws is part of what a seed gives
     generator = recipe.generator.build(dataset.context)
@@ -92,9 +95,17 @@ def build(recipe: Recipe) -> Components:
         discriminator=discriminator,
         loss=recipe.loss.build(),
         regularizers=regularizers,
-        scheduler=recipe.scheduler.build(),
+        scheduler=scheduler if scheduler is not None else recipe.scheduler.build(),
         metrics={name: spec.build() for name, spec in recipe.metrics.items()},
     )
+
+
+def build_data_and_schedule(recipe: Recipe) -> tuple[Dataset, Scheduler]:
+    """The recipe's data and scheduler, built once for both preflight's
+    checks and the :class:`Trainer`. Neither draws from torch's global
+    random stream, so building them before the training seed is set leaves
+    the networks' initial weights as the seed gives them."""
+    return recipe.data.build(), recipe.scheduler.build()
 
 
 def build_generator(recipe: Recipe, context: BuildContext) -> Generator:
@@ -203,7 +214,10 @@ class Trainer:
     :meth:`state_dict` for checkpoints. It writes no files; a
     :class:`gankit.runs.Run` registers callbacks that do."""
 
-    def __init__(self, recipe: Recipe) -> None:
+    def __init__(self, recipe: Recipe, *, dataset: Dataset | None = None, scheduler: Scheduler | None = None) -> None:
+        """``dataset`` and ``scheduler``, when given, are the recipe's
+        already built (:func:`build_data_and_schedule`); the rest is built
+        here, under ``train.seed``."""
         self.recipe = recipe
         self.options = recipe.train
         self.device = select_device(self.options.device)
@@ -212,7 +226,7 @@ class Trainer:
         self._configure_torch()
 
         torch.manual_seed(self.options.seed)
-        parts = build(recipe)
+        parts = build(recipe, dataset=dataset, scheduler=scheduler)
         self.dataset, self.context = parts.dataset, parts.context
         self.loss, self.regularizers = parts.loss, parts.regularizers
         # D's features are computed in a phase when its loss or one of its

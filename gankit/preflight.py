@@ -6,6 +6,7 @@ on every recipe before they build anything."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -14,20 +15,23 @@ from typing import Any
 import attrs
 import torch
 
-from gankit.contracts import BuildContext, Progress, StepPlan
+from gankit.contracts import BuildContext, Dataset, Progress, Scheduler, StepPlan
 from gankit.errors import UserError
 from gankit.kinds import ROLES
 from gankit.recipe import KeyPath, Recipe
 
 
-def preflight(recipe: Recipe) -> None:
+def preflight(recipe: Recipe, dataset: Dataset | None = None, scheduler: Scheduler | None = None) -> None:
     """Refuse, naming a key, what would otherwise fail after training began:
     a schedule whose stages the networks cannot take, and networks, batches
-    or data that cannot fit in memory. The networks are built on the meta
-    device, which allocates nothing, to count their parameters."""
-    dataset = recipe.data.build()
+    or data that cannot fit in memory. ``dataset`` and ``scheduler`` are the
+    recipe's, built once for these checks and for training (built here when
+    not given). The networks are built on the meta device, which allocates
+    nothing, to count their parameters; training builds its own."""
+    if dataset is None:
+        dataset = recipe.data.build()
     networks = _meta_networks(recipe, dataset.context)
-    plans = _plans(recipe)
+    plans = _plans(recipe, scheduler if scheduler is not None else recipe.scheduler.build())
     _check_stages(recipe, dataset.context, networks, plans)
     _check_memory(recipe, dataset, networks, plans)
 
@@ -89,10 +93,12 @@ def _meta_networks(recipe: Recipe, context: BuildContext) -> dict[str, torch.nn.
     return networks
 
 
-def _plans(recipe: Recipe, points: int = 1000) -> list[tuple[int, StepPlan]]:
+def _plans(recipe: Recipe, scheduler: Scheduler, points: int = 1000) -> list[tuple[int, StepPlan]]:
     """The scheduler's plans at ``points`` places spread over the training,
     and at its last image."""
-    scheduler = recipe.scheduler.build()
+    # asked of a copy: a scheduler may keep state from one plan to the next
+    # (ProGAN's phase), and training's must start from none
+    scheduler = copy.deepcopy(scheduler)
     total, batch = recipe.train.total_nimg, recipe.train.batch_size
     places = sorted({total * i // points for i in range(points)} | {total - 1}) if total else []  # none: training is over at once
     return [(nimg, scheduler.plan(Progress(nimg=nimg, total_nimg=total, d_steps=nimg // batch, g_steps=nimg // batch))) for nimg in places]

@@ -47,7 +47,7 @@ from gankit.contracts import BuildContext, Dataset, Generator, Logger, MetricCon
 from gankit.errors import NonFinite, UserError
 from gankit.images import ImageList, to_float_images
 from gankit.loggers import drop_ticks_after
-from gankit.loop import Trainer, build_generator, select_device
+from gankit.loop import Trainer, build_data_and_schedule, build_generator, select_device
 from gankit.pictures import save_scale_grids
 from gankit.preflight import preflight, size_text
 from gankit.recipe import Change, ComponentSpec, Recipe, load_recipe, recipe_from_text, resume_changes
@@ -119,8 +119,9 @@ class Run:
         recipe, source_file = _loaded(recipe, overrides, registry)
         # read now: the recipe may be the recipe.toml of the folder claim_run_dir clears
         source = source_file.read_bytes() if source_file is not None else None
-        preflight(recipe)
-        trainer = Trainer(recipe)
+        dataset, scheduler = build_data_and_schedule(recipe)
+        preflight(recipe, dataset, scheduler)
+        trainer = Trainer(recipe, dataset=dataset, scheduler=scheduler)
         folder: Path | str | None = None
         if is_writer():
             try:
@@ -174,9 +175,10 @@ class Run:
         recipe = load_recipe(run_dir / "resolved.toml", registry, overrides) if overrides else before
         changes = resume_changes(before, recipe)
         hyperparameters = _optimizer_changes(before, recipe)
+        dataset, scheduler = build_data_and_schedule(recipe)
         if changes:
-            preflight(recipe)
-        trainer = Trainer(recipe)
+            preflight(recipe, dataset, scheduler)
+        trainer = Trainer(recipe, dataset=dataset, scheduler=scheduler)
         state = ckpt.load(state_path, trainer.device)
         with ckpt.restoring(state_path, f"the networks of {run_dir / 'resolved.toml'}"):
             trainer.load_state_dict(state)
