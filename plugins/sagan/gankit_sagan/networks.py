@@ -55,6 +55,19 @@ def _check_attention(sizes: list[int], available: list[int], what: str) -> None:
         )
 
 
+def _feature_sizes(options: _SAGANNetworkOptions, context: BuildContext, what: str) -> list[int]:
+    """The sizes of the ``what``'s feature maps in the order it makes them:
+    G's from 4 up to the data's resolution, D's from half of it down to 4;
+    after the checks both networks make of the data and the options."""
+    _check_resolution(context, what)
+    if options.conditional and context.num_classes <= 0:
+        raise UserError("needs labelled data (data.labels = true)", key="conditional")
+    steps = log2_int(context.resolution)
+    sizes = [4 * 2**k for k in range(steps - 1)] if what == "generator" else [context.resolution // 2**k for k in range(1, steps - 1)]
+    _check_attention(options.attention, sizes, what)
+    return sizes
+
+
 #: Spread of the per-class batch-norm gains around 1.
 CLASS_TABLE_STD = 0.02
 
@@ -186,12 +199,8 @@ class SAGANGenerator(Generator):
 
     def __init__(self, options: SAGANGeneratorOptions, context: BuildContext) -> None:
         super().__init__()
-        _check_resolution(context, "generator")
-        if options.conditional and context.num_classes <= 0:
-            raise UserError("needs labelled data (data.labels = true)", key="conditional")
+        sizes = _feature_sizes(options, context, "generator")  # 4, 8, ..., resolution
         resolution = context.resolution
-        sizes = [4 * 2**k for k in range(log2_int(resolution) - 1)]  # 4, 8, ..., resolution
-        _check_attention(options.attention, sizes, "generator")
         self.latent_size = options.latent_size
         self.num_classes = context.num_classes if options.conditional else 0
 
@@ -234,12 +243,8 @@ class SAGANDiscriminator(Discriminator):
 
     def __init__(self, options: SAGANDiscriminatorOptions, context: BuildContext) -> None:
         super().__init__()
-        _check_resolution(context, "discriminator")
-        if options.conditional and context.num_classes <= 0:
-            raise UserError("needs labelled data (data.labels = true)", key="conditional")
+        sizes = _feature_sizes(options, context, "discriminator")  # resolution / 2, ..., 4
         resolution = context.resolution
-        sizes = [resolution // 2**k for k in range(1, log2_int(resolution) - 1)]  # resolution / 2, ..., 4
-        _check_attention(options.attention, sizes, "discriminator")
         self.resolution = resolution
         self.num_classes = context.num_classes if options.conditional else 0
 
