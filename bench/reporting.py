@@ -284,6 +284,10 @@ def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
     if protocols:
         protocol = protocols[-1]
         lines.append(f"- **scoring**: `{protocol['command']}`, {protocol.get('wall_seconds', '?')} s wall time for one FID-5k")
+    for record in records:
+        for seed, run in sorted(record["runs"].items()):
+            if run.get("note"):
+                lines.append(f"- **note** ({record['recipe']}, seed {seed}): {run['note']}")
     return lines
 
 
