@@ -39,12 +39,13 @@ import datetime
 import json
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from recipe_results import training_figures
 
 from gankit import Run, default_registry, environment, load_recipe
 
@@ -97,19 +98,7 @@ def train_to(recipe: Path, overrides: list[str], folder: Path, minutes: float) -
     last = run.train()
     checkpoints = sorted((run_dir / "checkpoints").glob("*.pt"))
     shutil.copyfile(checkpoints[-1], milestone_file(folder, minutes))
-    ticks = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    if "kimg" not in last:  # the last piece's final tick already crossed this budget: no tick ran
-        last = ticks[-1]
-    piece = [tick for tick in ticks if tick["kimg"] > first_kimg] or ticks[-1:]
-    return {
-        "minutes": minutes,
-        "kimg": round(last["kimg"], 1),
-        "g_steps": last["g_steps"],
-        "train_seconds": round(last.get("train_s", last["elapsed_s"]), 1),
-        "img_per_s": round(statistics.median(tick["img_per_s"] for tick in piece), 1),
-        "peak_memory_mb": max(tick["memory_mb"] for tick in piece),
-        "stopped": last.get("stopped", ""),
-    }
+    return {"minutes": minutes, **training_figures(run_dir, last, first_kimg), "stopped": last.get("stopped", "")}
 
 
 def gankit_eval(arguments: list[str]) -> dict[str, Any]:

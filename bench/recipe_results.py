@@ -44,19 +44,32 @@ def _numbers(scores: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in scores.items() if key != "seconds"}
 
 
+def training_figures(run_dir: Path, last: dict[str, Any], since_kimg: float = 0.0) -> dict[str, Any]:
+    """How far a run got and how fast, from its log: kimg, generator steps and
+    training seconds at its last tick, the median img/s and the peak memory of
+    the ticks after ``since_kimg`` (a resumed piece's own). A ``last`` record
+    without kimg (a resume whose budget was already spent) reads the log's last tick."""
+    ticks = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    if "kimg" not in last:
+        last = ticks[-1]
+    piece = [tick for tick in ticks if tick["kimg"] > since_kimg] or ticks[-1:]
+    return {
+        "kimg": round(last["kimg"], 3),
+        "g_steps": last["g_steps"],
+        "train_seconds": round(last.get("train_s", last["elapsed_s"]), 1),
+        "img_per_s": round(statistics.median(tick["img_per_s"] for tick in piece), 1),
+        "peak_memory_mb": max(tick["memory_mb"] for tick in piece),
+    }
+
+
 def run_once(recipe: Path, overrides: list[str], seed: int, work: Path, minutes: float | None = None) -> dict[str, Any]:
     run_dir = work / f"seed{seed}"
     budget = [f"train.minutes={minutes:g}"] if minutes is not None else []
     run = Run.start(recipe, [*overrides, *budget, f"train.seed={seed}"], run_dir=run_dir, progress="lines")
     last = run.train()  # a run stopped by train.minutes is finished: it scored and drew where it got to
-    ticks = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     return {
         "seed": seed,
-        "kimg": round(last["kimg"], 3),
-        "g_steps": last["g_steps"],
-        "train_seconds": round(last.get("train_s", last["elapsed_s"]), 1),
-        "img_per_s": round(statistics.median(tick["img_per_s"] for tick in ticks), 1),
-        "peak_memory_mb": max(tick["memory_mb"] for tick in ticks),
+        **training_figures(run_dir, last),
         "metrics": {name: _numbers(scores) for name, scores in last.get("metrics", {}).items()},
         "environment": json.loads((run_dir / "env.json").read_text()),
         "grid": sorted((run_dir / "samples").glob("fakes-*.png"))[-1],

@@ -33,7 +33,6 @@ import datetime
 import json
 import re
 import shlex
-import statistics
 import subprocess
 import sys
 import zipfile
@@ -45,6 +44,7 @@ from gankit import Run, environment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cifar10 import DEFAULT_DATA, gankit_eval  # noqa: E402
+from recipe_results import training_figures  # noqa: E402
 from timed_script import save_pngs  # noqa: E402
 
 from reporting import reference_parity_section  # noqa: E402
@@ -113,14 +113,11 @@ def train_gankit(seed: int, minutes: float, data: str, folder: Path, extra: Sequ
     run_dir = folder / "run"
     overrides = [f"data.path={data}", f"train.seed={seed}", f"train.minutes={minutes:g}", "metrics={}", *extra]
     run = Run.start(RECIPE, overrides, run_dir=run_dir, progress="lines")
-    last = run.train()
-    ticks = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    figures = training_figures(run_dir, run.train())
     for raw, name in ((True, "samples_raw"), (False, "samples_ema")):
         save_pngs(Run.from_checkpoint(run_dir, raw=raw).sample(5000, seed=0)[-1], folder / name)
     return {
-        "seconds": round(last.get("train_s", last["elapsed_s"]), 1),
-        "kimg": round(last["kimg"], 1),
-        "img_per_s": round(statistics.median(tick["img_per_s"] for tick in ticks), 1),
+        **figures,
         "command": shlex.join(["gankit", "run", str(RECIPE.relative_to(REPO)), *(part for o in overrides for part in ("--set", o))]),
     }
 
