@@ -52,6 +52,7 @@ from reporting import reference_parity_section  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 RECORD = REPO / "bench" / "results" / "reference-parity.json"
 RECIPE = REPO / "recipes" / "dcgan_cifar10_64.toml"
+PICTURES = REPO / "docs" / "results" / "parity"
 ITERATION_LINE = re.compile(r"^\[(\d+)/\d+\]\[(\d+)/(\d+)\]")
 
 
@@ -125,6 +126,16 @@ def train_gankit(seed: int, minutes: float, data: str, folder: Path, extra: Sequ
     }
 
 
+def save_sample_grid(samples: Path, out: Path) -> None:
+    """The first 64 of a side's sample PNGs as one 8x8 picture."""
+    import torch
+    import torchvision
+
+    images = [torchvision.io.read_image(str(path)) for path in sorted(samples.glob("*.png"))[:64]]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torchvision.utils.save_image(torch.stack(images).float() / 255, str(out), nrow=8)
+
+
 def score(samples: Path, data: str) -> dict[str, Any]:
     scores = gankit_eval(["--real", data, "--real", str(samples), "--n-real", "50000"])
     return {"fid": scores["fid"], "protocol": {k: v for k, v in scores.items() if k not in ("fid", "metric")}}
@@ -148,19 +159,24 @@ def main() -> int:
         parser.error("--reference: give the path of pytorch/examples' dcgan/main.py (git clone https://github.com/pytorch/examples)")
     command = shlex.join(["python", "bench/reference_parity.py", *sys.argv[1:]])
     print(command, flush=True)
-    record.update(command=command, minutes=args.minutes, threads=args.threads, date=datetime.date.today().isoformat())
     env = environment()
-    record["environment"] = {key: env.get(key) for key in ("python", "torch", "gankit", "git", "cpu", "cpu_count")}
+
+    def trained(side: dict[str, Any]) -> dict[str, Any]:
+        """A side's training, stamped with the code and machine it ran on."""
+        record.update(command=command, minutes=args.minutes, threads=args.threads, date=datetime.date.today().isoformat())
+        record["environment"] = {key: env.get(key) for key in ("python", "torch", "gankit", "cpu", "cpu_count")}
+        return {**side, "git": env.get("git")}
+
     folder_images = image_folder(args.data, args.work)
     for seed in args.seeds:
         run = record["runs"].setdefault(str(seed), {})
         reference_folder, gankit_folder = args.work / f"reference-s{seed}", args.work / f"gankit-s{seed}"
         if "reference" not in run:
-            run["reference"] = train_reference(args.reference, seed, args.minutes, args.threads, folder_images, reference_folder)
+            run["reference"] = trained(train_reference(args.reference, seed, args.minutes, args.threads, folder_images, reference_folder))
             write_record(record)
             print(f"reference seed {seed}: {run['reference']}", flush=True)
         if "gankit" not in run:
-            run["gankit"] = train_gankit(seed, args.minutes, args.data, gankit_folder)
+            run["gankit"] = trained(train_gankit(seed, args.minutes, args.data, gankit_folder))
             write_record(record)
             print(f"gankit seed {seed}: {run['gankit']}", flush=True)
     for seed in args.seeds:  # scoring does not need an idle machine, but comes after every training
@@ -174,6 +190,11 @@ def main() -> int:
                 run[side][key], run[side][f"{key}_protocol"] = scored["fid"], scored["protocol"]
                 write_record(record)
                 print(f"{side} seed {seed}: {key} {scored['fid']:.2f}", flush=True)
+        for side, samples in (("reference", "samples"), ("gankit", "samples_raw")):
+            grid = PICTURES / f"{side}-s{seed}.png"
+            save_sample_grid(args.work / f"{side}-s{seed}" / samples, grid)
+            run[side]["grid"] = str(grid.relative_to(REPO))
+        write_record(record)
     print("\n".join(reference_parity_section(record)))
     return 0
 

@@ -297,28 +297,47 @@ def reference_parity_section(record: dict[str, Any]) -> list[str]:
     lines = [
         f"**{record['reference']}** against gankit's `{record['gankit_recipe']}` (the same networks, loss, optimizer and batch), "
         f"{record.get('minutes', 30):g} minutes each on {record.get('threads', '?')} torch threads, one training at a time, seeds "
-        "interleaved. Both sides' 5,000 samples are scored by the same command against CIFAR-10's 50,000 training images. The "
-        "reference keeps no moving average, so the ratio compares gankit's raw generator; its EMA generator is shown beside it.",
+        "interleaved. Both sides' 5,000 samples are drawn with the generator in eval mode (batch norm's running statistics) and "
+        "scored by the same command against CIFAR-10's 50,000 training images. The reference keeps no moving average, so the "
+        "ratio compares gankit's raw generator; its EMA generator is shown beside it.",
         "",
-        "| seed | reference FID-5k | gankit raw G FID-5k | gankit EMA G FID-5k | reference img/s | gankit img/s |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| seed | reference FID-5k | gankit raw G FID-5k | gankit EMA G FID-5k | reference kimg | gankit kimg "
+        "| reference img/s | gankit img/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    columns: dict[str, list[float]] = {"ref": [], "raw": [], "ema": [], "ref_speed": [], "speed": []}
+    columns: dict[str, list[float]] = {"ref": [], "raw": [], "ema": [], "ref_kimg": [], "kimg": [], "ref_speed": [], "speed": []}
     for seed, run in sorted(record["runs"].items()):
         reference, ours = run.get("reference", {}), run.get("gankit", {})
-        cells = [reference.get("fid"), ours.get("fid_raw"), ours.get("fid_ema"), reference.get("img_per_s"), ours.get("img_per_s")]
+        cells = [reference.get("fid"), ours.get("fid_raw"), ours.get("fid_ema")]
+        cells += [reference.get("kimg"), ours.get("kimg"), reference.get("img_per_s"), ours.get("img_per_s")]
         for key, value in zip(columns, cells, strict=True):
             if value is not None:
                 columns[key].append(value)
         lines.append(f"| {seed} | " + " | ".join("—" if value is None else f"{value:.1f}" for value in cells) + " |")
     if len(record["runs"]) > 1:
-        means = [mean_sd(values, 0 if "speed" in key else 1) if values else "—" for key, values in columns.items()]
+        means = [mean_sd(values, 0 if "speed" in key or "kimg" in key else 1) if values else "—" for key, values in columns.items()]
         lines.append("| mean ± sd | " + " | ".join(means) + " |")
     if columns["ref"] and columns["raw"]:
         ratio = statistics.mean(columns["raw"]) / statistics.mean(columns["ref"])
         lines += ["", f"FID ratio, gankit's raw generator over the reference (means over seeds): **{ratio:.3f}**"]
+    grids = [
+        f"![{side} seed {seed}: the first 64 of its 5,000 samples]({run[side]['grid'].removeprefix('docs/')})"
+        for seed, run in sorted(record["runs"].items())
+        for side in ("reference", "gankit")
+        if "grid" in run.get(side, {})
+    ]
+    if grids:
+        lines += ["", "The first 64 samples of each side (gankit's raw generator), seed by seed:", "", " ".join(grids)]
     env = record.get("environment", {})
     lines += ["", f"- **machine**: {machine({**env, 'threads': record.get('threads')})}; measured {record.get('date', '?')}"]
+    commits = [
+        f"{side} seed {seed} at {git['commit'][:10]}" + (" with local changes" if git.get("dirty") else "")
+        for seed, run in sorted(record["runs"].items())
+        for side in ("reference", "gankit")
+        if (git := run.get(side, {}).get("git"))
+    ]
+    if commits:
+        lines.append(f"- **trained from gankit's code**: {'; '.join(commits)}")
     lines.append(f"- **command**: `{record.get('command', '')}`")
     return lines
 

@@ -47,6 +47,20 @@ def test_a_timed_recipe_record_says_its_minutes_and_how_far_each_run_got():
     assert "- **budget**: 30 minutes of training a run, which reached 58.25 to 61.5 kimg;" in timed
 
 
+def test_the_parity_table_gives_each_side_its_score_images_and_speed():
+    _, parity_section = _script("results_page").SECTIONS["reference_parity"]
+    reference = {"fid": 200.0, "kimg": 112.0, "img_per_s": 62.2, "grid": "docs/results/parity/reference-s0.png"}
+    ours = {"fid_raw": 150.0, "fid_ema": 140.0, "kimg": 131.1, "img_per_s": 72.7}
+    record = {"reference": "main.py", "gankit_recipe": "recipes/x.toml", "runs": {"0": {"reference": reference, "gankit": ours}}}
+    one_seed = "\n".join(parity_section(record))
+    assert "| 0 | 200.0 | 150.0 | 140.0 | 112.0 | 131.1 | 62.2 | 72.7 |" in one_seed
+    assert "over the reference (means over seeds): **0.750**" in one_seed
+    assert "(results/parity/reference-s0.png)" in one_seed and "mean ± sd" not in one_seed
+    record["runs"]["1"] = {"reference": {**reference, "fid": 100.0}, "gankit": {**ours, "fid_raw": 150.0}}
+    two_seeds = "\n".join(parity_section(record))
+    assert "**1.000**" in two_seeds and "| mean ± sd |" in two_seeds
+
+
 def test_results_page_lists_the_recipes_no_record_names():
     page = _script("results_page")
     quickstart = json.loads((REPO / "bench" / "results" / "recipe-quickstart.json").read_text())
