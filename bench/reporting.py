@@ -242,6 +242,10 @@ def _fid_cell(runs: list[dict[str, Any]], minutes: float, key: str = "fid_ema") 
     return mean_sd(values, 1) if len(values) > 1 else f"{values[0]:.1f}"
 
 
+def _scored_at(run: dict[str, Any], minutes: float) -> bool:
+    return any(entry["minutes"] == minutes and "fid_ema" in entry for entry in run["milestones"])
+
+
 def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
     """Every CIFAR-10 recipe trained for a time budget (bench/cifar10.py):
     one table of FID-5k at each milestone, the plots, and the sample grids."""
@@ -251,22 +255,34 @@ def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
         "budget of training minutes (`train.minutes`, resumed from one milestone to the next), on 2 CPU cores, one training "
         "at a time. FID-5k: 5,000 images of the EMA generator against the 50,000 training images (no mirror copies), the "
         "standard FID Inception, TF1 bilinear resize; mean ± sd over the seeds where there are several. The published "
-        "figures are at convergence on GPUs, with 50,000 samples (`../shared/PAPERS.md`): context, not comparable.",
+        "figures are at convergence on GPUs, under their own protocols (StudioGAN and Mimicry: against the test set; "
+        "`../shared/PAPERS.md`): context, not comparable.",
         "",
         "| recipe | seeds | " + " | ".join(f"FID-5k at {minutes:g} min" for minutes in milestones)
         + " | kimg reached | img/s | peak memory | published (GPU, converged) |",
         "|---|---|" + "---:|" * len(milestones) + "---:|---:|---:|---|",
     ]  # fmt: skip
+    unfinished: list[str] = []
     for record in records:
-        runs = list(record["runs"].values())
-        last = [run["milestones"][-1] for run in runs if run["milestones"]]
-        kimg = ", ".join(f"{entry['kimg']:g}" for entry in last)
+        name = record["recipe"] + (f" + {record['variant']}" if record.get("variant") else "")
+        # a seed counts once it is scored at the recipe's last milestone; the others are pieces still going
+        final = max(entry["minutes"] for run in record["runs"].values() for entry in run["milestones"])
+        finished = {seed: run for seed, run in record["runs"].items() if _scored_at(run, final)}
+        for seed, run in sorted(record["runs"].items()):
+            if seed not in finished and run["milestones"]:
+                reached = run["milestones"][-1]
+                scored = "scored" if "fid_ema" in reached else "not yet scored"
+                unfinished.append(f"`{name}` seed {seed}: {reached['minutes']:g} minutes ({reached['kimg']:g} kimg), {scored}")
+        runs = list(finished.values())
+        last = [run["milestones"][-1] for run in runs]
+        kimg = mean_sd([entry["kimg"] for entry in last], 0) if len(last) > 1 else f"{last[0]['kimg']:.0f}" if last else "—"
         speed = f"{statistics.median(entry['img_per_s'] for entry in last):.0f}" if last else "—"
         memory = f"{max(entry['peak_memory_mb'] for entry in last):.0f} MB" if last else "—"
         cells = " | ".join(_fid_cell(runs, minutes) for minutes in milestones)
-        seeds = ", ".join(sorted(record["runs"]))
-        name = record["recipe"] + (f" + {record['variant']}" if record.get("variant") else "")
+        seeds = ", ".join(sorted(finished)) or "—"
         lines.append(f"| `{name}` | {seeds} | {cells} | {kimg} | {speed} | {memory} | {record.get('published') or ''} |")
+    if unfinished:
+        lines += ["", f"Trainings still under way, left out of the table until scored at their last milestone: {'; '.join(unfinished)}."]
     lines += ["", "![FID-5k against training minutes, every CIFAR-10 recipe](results/cifar10/fid.png)", ""]
     for record in records:
         grid = record.get("grid")
