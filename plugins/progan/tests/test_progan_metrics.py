@@ -36,9 +36,14 @@ def _blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def test_float_images_are_quantized_as_the_official_code_does():
-    floats = torch.rand(10000) * 2.4 - 1.2
+    floats = torch.rand(100_000, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2
     official = (floats * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)  # Gs.run(out_mul=127.5, out_add=127.5, out_dtype=uint8)
-    assert torch.equal(quantize(floats), official)
+    levels = floats.double() * 127.5 + 127.5
+    # within float32's rounding of a half level the two formulas may round to either neighbour (about 1 value in 200,000)
+    on_a_half = (levels - levels.floor() - 0.5).abs() < 1e-4
+    difference = quantize(floats).int() - official.int()
+    assert torch.equal(difference[~on_a_half], torch.zeros_like(difference[~on_a_half]))
+    assert difference[on_a_half].abs().max() <= 1
 
 
 def test_the_pyramid_matches_the_official_scipy_filters():
