@@ -271,8 +271,8 @@ def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
         for seed, run in sorted(record["runs"].items()):
             if seed not in finished and run["milestones"]:
                 reached = run["milestones"][-1]
-                scored = "scored" if "fid_ema" in reached else "not yet scored"
-                unfinished.append(f"`{name}` seed {seed}: {reached['minutes']:g} minutes ({reached['kimg']:g} kimg), {scored}")
+                scored = f"FID-5k {reached['fid_ema']:.1f}" if "fid_ema" in reached else "not yet scored"
+                unfinished.append(f"`{name}` seed {seed}: trained {reached['minutes']:g} minutes ({reached['kimg']:.0f} kimg), {scored}")
         runs = list(finished.values())
         last = [run["milestones"][-1] for run in runs]
         kimg = mean_sd([entry["kimg"] for entry in last], 0) if len(last) > 1 else f"{last[0]['kimg']:.0f}" if last else "—"
