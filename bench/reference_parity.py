@@ -191,10 +191,11 @@ def main() -> int:
                 write_record(record)
                 print(f"{side} seed {seed}: {key} {scored['fid']:.2f}", flush=True)
         for side, samples in (("reference", "samples"), ("gankit", "samples_raw")):
-            grid = PICTURES / f"{side}-s{seed}.png"
-            save_sample_grid(args.work / f"{side}-s{seed}" / samples, grid)
-            run[side]["grid"] = str(grid.relative_to(REPO))
-        write_record(record)
+            if "grid" not in run[side]:
+                grid = PICTURES / f"{side}-s{seed}.png"
+                save_sample_grid(args.work / f"{side}-s{seed}" / samples, grid)
+                run[side]["grid"] = str(grid.relative_to(REPO))
+                write_record(record)
     print("\n".join(reference_parity_section(record)))
     return 0
 

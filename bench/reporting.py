@@ -39,8 +39,12 @@ def machine(environment: dict[str, Any]) -> str:
     if not environment.get("torch"):
         return f"{hardware}; versions not recorded"
     git = environment.get("git") or {}
-    commit = f" at commit {git['commit'][:10]}" + (" with local changes" if git.get("dirty") else "") if git.get("commit") else ""
+    commit = f" at commit {_commit(git)}" if git.get("commit") else ""
     return f"{hardware}; torch {environment.get('torch')}, Python {environment.get('python')}, gankit {environment.get('gankit')}{commit}"
+
+
+def _commit(git: dict[str, Any]) -> str:
+    return git["commit"][:10] + (" with local changes" if git.get("dirty") else "")
 
 
 def _figure(value: Any) -> bool:
@@ -347,7 +351,7 @@ def reference_parity_section(record: dict[str, Any]) -> list[str]:
     env = record.get("environment", {})
     lines += ["", f"- **machine**: {machine({**env, 'threads': record.get('threads')})}; measured {record.get('date', '?')}"]
     commits = [
-        f"{side} seed {seed} at {git['commit'][:10]}" + (" with local changes" if git.get("dirty") else "")
+        f"{side} seed {seed} at {_commit(git)}"
         for seed, run in sorted(record["runs"].items())
         for side in ("reference", "gankit")
         if (git := run.get(side, {}).get("git"))
