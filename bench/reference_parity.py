@@ -14,6 +14,8 @@ Both run on the same torch thread count, one training at a time, seeds
 interleaved (reference 0, gankit 0, reference 1, gankit 1).
 
 Every generator draws 5,000 images (latent seed 0) into a folder of PNGs,
+in eval mode and again with its batch norms on each batch's statistics
+(batches of 64; main.py never calls ``eval()`` and draws its own pictures so),
 and every folder is scored the same way:
 ``gankit eval --real DATA --real SAMPLES --n-real 50000 --metric fid``.
 main.py keeps no moving average, so gankit's raw generator is the one the
@@ -91,7 +93,7 @@ def train_reference(reference: Path, seed: int, minutes: float, threads: int, da
     log = folder / "log.txt"
     command = [
         sys.executable, str(REPO / "bench" / "timed_script.py"), "--minutes", f"{minutes:g}", "--threads", str(threads),
-        "--generator", "netG", "--latent-shape", "100", "1", "1", "--samples", "5000", "--out", str(folder),
+        "--generator", "netG", "--latent-shape", "100", "1", "1", "--samples", "5000", "--batch-stats", "--out", str(folder),
         str(reference), "--dataset", "folder", "--dataroot", str(data), "--manualSeed", str(seed), "--niter", "1000",
         "--outf", str(folder / "outf"),
     ]  # fmt: skip
@@ -120,6 +122,7 @@ def train_gankit(seed: int, minutes: float, data: str, folder: Path, extra: Sequ
     figures = training_figures(run_dir, run.train())
     for raw, name in ((True, "samples_raw"), (False, "samples_ema")):
         save_pngs(Run.from_checkpoint(run_dir, raw=raw).sample(5000, seed=0)[-1], folder / name)
+    save_pngs(Run.from_checkpoint(run_dir, raw=True).sample(5000, seed=0, batch_stats=True)[-1], folder / "samples_raw_batch_stats")
     return {
         **figures,
         "command": shlex.join(["gankit", "run", str(RECIPE.relative_to(REPO)), *(part for o in overrides for part in ("--set", o))]),
@@ -184,6 +187,13 @@ def main() -> int:
         pieces = (("reference", "fid", args.work / f"reference-s{seed}" / "samples"),
                   ("gankit", "fid_raw", args.work / f"gankit-s{seed}" / "samples_raw"),
                   ("gankit", "fid_ema", args.work / f"gankit-s{seed}" / "samples_ema"))  # fmt: skip
+        # the same generators with batch norms on batch statistics (batches of 64,
+        # main.py's), as main.py draws its own pictures; a pair is scored only
+        # when both sides drew it (seed 0 trained before they did)
+        batch_stats = (("reference", "fid_batch_stats", args.work / f"reference-s{seed}" / "samples_batch_stats"),
+                       ("gankit", "fid_raw_batch_stats", args.work / f"gankit-s{seed}" / "samples_raw_batch_stats"))  # fmt: skip
+        if all(samples.is_dir() for _, _, samples in batch_stats):
+            pieces += batch_stats
         for side, key, samples in pieces:
             if key not in run[side]:
                 scored = score(samples, args.data)

@@ -340,6 +340,7 @@ def reference_parity_section(record: dict[str, Any]) -> list[str]:
     if columns["ref"] and columns["raw"]:
         ratio = statistics.mean(columns["raw"]) / statistics.mean(columns["ref"])
         lines += ["", f"FID ratio, gankit's raw generator over the reference (means over seeds): **{ratio:.3f}**"]
+    lines += _batch_stats_table(record["runs"])
     grids = [
         f"![{side} seed {seed}: the first 64 of its 5,000 samples]({run[side]['grid'].removeprefix('docs/')})"
         for seed, run in sorted(record["runs"].items())
@@ -359,6 +360,32 @@ def reference_parity_section(record: dict[str, Any]) -> list[str]:
     if commits:
         lines.append(f"- **trained from gankit's code**: {'; '.join(commits)}")
     lines.append(f"- **command**: `{record.get('command', '')}`")
+    return lines
+
+
+def _batch_stats_table(runs: dict[str, Any]) -> list[str]:
+    """The parity's second reading: both sides' generators again, batch norms
+    on each batch's statistics (how main.py draws its own pictures)."""
+    pairs = [
+        (seed, run["reference"]["fid_batch_stats"], run["gankit"]["fid_raw_batch_stats"])
+        for seed, run in sorted(runs.items())
+        if "fid_batch_stats" in run.get("reference", {}) and "fid_raw_batch_stats" in run.get("gankit", {})
+    ]
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "The same raw generators drawing with batch norm on each batch's statistics (batches of 64) instead of the running "
+        "ones, as main.py draws its own pictures (it never calls `eval()`):",
+        "",
+        "| seed | reference FID-5k | gankit raw G FID-5k | ratio |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {seed} | {reference:.1f} | {ours:.1f} | {ours / reference:.3f} |" for seed, reference, ours in pairs]
+    if len(pairs) > 1:
+        references, ours = [pair[1] for pair in pairs], [pair[2] for pair in pairs]
+        ratio = statistics.mean(ours) / statistics.mean(references)
+        lines.append(f"| mean ± sd | {mean_sd(references, 1)} | {mean_sd(ours, 1)} | {ratio:.3f} |")
     return lines
 
 

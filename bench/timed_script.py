@@ -11,14 +11,19 @@ by ``--generator`` is then taken from the script's globals, put in eval mode
 (the same rule ``gankit eval --raw`` applies to gankit's generator), and
 draws ``--samples`` images from N(0, I) latents of ``--latent-shape``,
 seeded by ``--sample-seed``, written to ``DIR/samples/NNNNN.png`` after
-:func:`gankit.quantize`. ``DIR/timing.json`` says how long the script ran and
-how it ended. The budget counts everything the script does from its first
+:func:`gankit.quantize`. With ``--batch-stats``, the same latents are drawn
+a second time with the generator's batch norms on each batch's statistics
+(:func:`gankit.batch_statistics`, batches of ``--batch-size``), as a script
+that never calls ``eval()`` draws its own pictures, into
+``DIR/samples_batch_stats``. ``DIR/timing.json`` says how long the script
+ran and how it ended. The budget counts everything the script does from its first
 line (reading its data included), so set-up is inside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -28,7 +33,7 @@ from types import FrameType
 
 import torch
 
-from gankit import quantize
+from gankit import batch_statistics, quantize
 
 
 class OutOfTime(BaseException):
@@ -49,13 +54,14 @@ def save_pngs(images: torch.Tensor, folder: Path) -> None:
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{index:05d}.png")
 
 
-def draw(generator: torch.nn.Module, latent_shape: list[int], count: int, seed: int) -> torch.Tensor:
-    """``count`` images from N(0, I) latents, the generator in eval mode."""
+def draw(generator: torch.nn.Module, latent_shape: list[int], count: int, seed: int, batch_size: int, batch_stats: bool) -> torch.Tensor:
+    """``count`` images from N(0, I) latents, the generator in eval mode
+    (with ``batch_stats``, its batch norms on each batch's statistics)."""
     generator.eval()
     latents = torch.randn(count, *latent_shape, generator=torch.Generator().manual_seed(seed))
     device = next(generator.parameters()).device
-    with torch.no_grad():
-        return torch.cat([generator(latents[first : first + 100].to(device)).cpu() for first in range(0, count, 100)])
+    with torch.no_grad(), batch_statistics(generator) if batch_stats else contextlib.nullcontext():
+        return torch.cat([generator(latents[first : first + batch_size].to(device)).cpu() for first in range(0, count, batch_size)])
 
 
 def main() -> int:
@@ -65,6 +71,8 @@ def main() -> int:
     parser.add_argument("--latent-shape", type=int, nargs="+", required=True, help="one latent's shape, e.g. 100 1 1")
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=64, help="images a generator forward draws (default 64)")
+    parser.add_argument("--batch-stats", action="store_true", help="also draw with batch norms on batch statistics")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("script", type=Path)
@@ -98,7 +106,8 @@ def main() -> int:
     (args.out / "timing.json").write_text(
         json.dumps({"seconds": round(seconds, 1), "ended": ended, "threads": torch.get_num_threads()}, indent=2) + "\n"
     )
-    save_pngs(draw(generator, args.latent_shape, args.samples, args.sample_seed), args.out / "samples")
+    for batch_stats, name in ((False, "samples"), (True, "samples_batch_stats"))[: 1 + args.batch_stats]:
+        save_pngs(draw(generator, args.latent_shape, args.samples, args.sample_seed, args.batch_size, batch_stats), args.out / name)
     print(f"\n{args.script}: {ended} after {seconds:.0f} s; {args.samples} samples in {args.out / 'samples'}", file=sys.stderr)
     return 0
 

@@ -53,7 +53,7 @@ from gankit.images import ImageList, downsample_to, image_pyramid, is_power_of_t
 from gankit.objectives import logistic_discriminator_loss
 from gankit.recipe import Recipe, load_recipe, recipe_from_text
 from gankit.registry import Registry, default_registry
-from gankit.sampling import generate, generated_batches, sample_images, seeded_latents
+from gankit.sampling import batch_statistics, generate, generated_batches, sample_images, seeded_latents
 
 if TYPE_CHECKING:
     from gankit.loop import Trainer, select_device, update_ema
@@ -114,6 +114,7 @@ __all__ = [
     "default_registry",
     "downsample_to",
     "environment",
+    "batch_statistics",
     "generate",
     "gather_rows",
     "generated_batches",

@@ -484,15 +484,19 @@ class Run:
 
     # -- sampling and evaluating -------------------------------------------------
 
-    def sample(self, n: int, seed: int = 0, labels: torch.Tensor | None = None, batch_size: int = 64) -> ImageList:
+    def sample(
+        self, n: int, seed: int = 0, labels: torch.Tensor | None = None, batch_size: int = 64, batch_stats: bool = False
+    ) -> ImageList:
         """``n`` images (every scale, on the CPU) from :attr:`generator`, with
         latents seeded by ``seed``. A conditional generator gets ``labels``,
-        or by default the classes in turn."""
+        or by default the classes in turn. ``batch_stats``: batch norms use
+        each batch of ``batch_size``'s own statistics
+        (:func:`gankit.sampling.batch_statistics`)."""
         generator = self.generator
         z, _ = seeded_latents(generator, n, seed)
         if labels is None and generator.num_classes:
             labels = torch.arange(n) % generator.num_classes
-        return generate(generator, z.to(self.device), labels.to(self.device) if labels is not None else None, batch_size)
+        return generate(generator, z.to(self.device), labels.to(self.device) if labels is not None else None, batch_size, batch_stats)
 
     def save_picture(self, images: ImageList, path: Path) -> None:
         """Draw ``images`` as the recipe's data draws its samples (a scatter

@@ -59,6 +59,11 @@ def test_the_parity_table_gives_each_side_its_score_images_and_speed():
     record["runs"]["1"] = {"reference": {**reference, "fid": 100.0}, "gankit": {**ours, "fid_raw": 150.0}}
     two_seeds = "\n".join(parity_section(record))
     assert "**1.000**" in two_seeds and "| mean ± sd |" in two_seeds
+    assert "batch's statistics" not in two_seeds
+    record["runs"]["1"]["reference"]["fid_batch_stats"] = 80.0
+    record["runs"]["1"]["gankit"]["fid_raw_batch_stats"] = 60.0
+    with_batch_stats = "\n".join(parity_section(record))
+    assert "| 1 | 80.0 | 60.0 | 0.750 |" in with_batch_stats and "| 0 | 80.0" not in with_batch_stats
 
 
 def test_results_page_lists_the_recipes_no_record_names():
