@@ -376,7 +376,7 @@ def _batch_stats_table(runs: dict[str, Any]) -> list[str]:
     lines = [
         "",
         "The same raw generators drawing with batch norm on each batch's statistics (batches of 64) instead of the running "
-        "ones, as main.py draws its own pictures (it never calls `eval()`):",
+        "ones, as a script that never calls `eval()` draws its pictures (pytorch/examples' main.py is one):",
         "",
         "| seed | reference FID-5k | gankit raw G FID-5k | ratio |",
         "|---:|---:|---:|---:|",
