@@ -199,10 +199,9 @@ def throughput_table(variants: dict[str, dict[str, Any]]) -> list[str]:
             lines.append(f"| {name} | failed: {result['error']} | | | | |")
             continue
         trials = ", ".join(f"{rate:.0f}" for rate in result["img_per_s_trials"])
-        lines.append(
-            f"| {name} | {result['img_per_s']:.1f} | {trials} | {result['gflop_per_iteration']:.2f} | "
-            f"{result['achieved_tflop_per_s']:.4f} | {result['peak_memory_mb']:.0f} |"
-        )
+        gflop, tflop_per_s = result["gflop_per_iteration"], result["achieved_tflop_per_s"]
+        counted = f"{gflop:.2f} | {tflop_per_s:.4f}" if gflop is not None else "not counted (gradient penalty) | —"
+        lines.append(f"| {name} | {result['img_per_s']:.1f} | {trials} | {counted} | {result['peak_memory_mb']:.0f} |")
     return lines
 
 

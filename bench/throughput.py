@@ -7,8 +7,9 @@ Nothing is written: each measurement is an in-memory run in a process of its
 own (so that peak memory is that variant's), with metrics, samples and
 checkpoints off. ``--warmup`` iterations run first (torch.compile compiles
 there), then one iteration under ``torch.utils.flop_counter`` (eagerly, in
-fp32: the count of the mathematics, not of the kernels), then ``--steps``
-timed iterations. Trials are interleaved across variants and the median is
+fp32: the count of the mathematics, not of the kernels; torch's counter
+refuses the ``autograd.grad`` of a gradient penalty, so such recipes go
+uncounted), then ``--steps`` timed iterations. Trials are interleaved across variants and the median is
 reported with the range, so a slower moment of the machine hits every
 variant alike. Data comes from the in-memory ``shapes`` set at the recipe's
 resolution (``--real-data`` keeps the recipe's own), so reading costs nothing.
@@ -85,9 +86,12 @@ def measure(recipe_path: Path, overrides: list[str], steps: int, warmup: int, re
     ).trainer
     counted.dataset.prepare()
     counted.total_nimg = counted.batch_size
-    with FlopCounterMode(display=False) as counter:
-        counted.train()
-    flops = counter.get_total_flops()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            counted.train()
+        flops: int | None = counter.get_total_flops()
+    except RuntimeError:  # torch's counter refuses autograd.grad, so a gradient penalty leaves the count unknown
+        flops = None
     del counted
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -101,8 +105,8 @@ def measure(recipe_path: Path, overrides: list[str], steps: int, warmup: int, re
         "img_per_s": images / seconds,
         "iterations": steps,
         "batch_size": trainer.batch_size,
-        "gflop_per_iteration": flops / 1e9,
-        "achieved_tflop_per_s": flops * steps / seconds / 1e12,
+        "gflop_per_iteration": None if flops is None else flops / 1e9,
+        "achieved_tflop_per_s": None if flops is None else flops * steps / seconds / 1e12,
         "peak_memory_mb": trainer._memory_mb(),
         "device": str(device),
         "compiled": trainer.compiled,

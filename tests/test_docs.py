@@ -90,3 +90,14 @@ def test_plugins_md_has_python_blocks():
 @pytest.mark.parametrize("line, code", _python_blocks(PLUGINS_MD), ids=[f"line{line}" for line, _ in _python_blocks(PLUGINS_MD)])
 def test_plugins_md_python_blocks_compile(line, code):
     compile(code, f"docs/plugins.md, the block at line {line}", "exec")
+
+
+def test_the_throughput_table_shows_a_recipe_whose_flops_went_uncounted():
+    _, throughput_section = _script("results_page").SECTIONS["throughput"]
+    counted = {"img_per_s": 600.0, "img_per_s_trials": [600.0], "gflop_per_iteration": 1.5, "achieved_tflop_per_s": 0.02,
+               "peak_memory_mb": 780.0}  # fmt: skip
+    record = {"recipe": "progan_cifar10", "environment": {}, "date": "2026-12-07", "command": "python bench/throughput.py",
+              "variants": {"fp32": counted, "gp": {**counted, "gflop_per_iteration": None, "achieved_tflop_per_s": None}}}  # fmt: skip
+    table = "\n".join(throughput_section(record))
+    assert "| fp32 | 600.0 | 600 | 1.50 | 0.0200 | 780 |" in table
+    assert "| gp | 600.0 | 600 | not counted (gradient penalty) | — | 780 |" in table
