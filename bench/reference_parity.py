@@ -199,9 +199,9 @@ def train_gankit(recipe: Path, seed: int, minutes: float, data: str, folder: Pat
     overrides = [f"data.path={data}", f"train.seed={seed}", f"train.minutes={minutes:g}", "train.tick_kimg=2", "metrics={}", *extra]
     run = Run.start(recipe, overrides, run_dir=run_dir, progress="lines")
     figures = training_figures(run_dir, run.train())
-    for raw, name in ((True, "samples_raw"), (False, "samples_ema")):
-        save_pngs(Run.from_checkpoint(run_dir, raw=raw).sample(5000, seed=0)[-1], folder / name)
-    save_pngs(Run.from_checkpoint(run_dir, raw=True).sample(5000, seed=0, batch_stats=True)[-1], folder / "samples_raw_batch_stats")
+    raw, ema = Run.from_checkpoint(run_dir, raw=True), Run.from_checkpoint(run_dir)
+    for run, batch_stats, name in ((raw, False, "samples_raw"), (ema, False, "samples_ema"), (raw, True, "samples_raw_batch_stats")):
+        save_pngs(run.sample(5000, seed=0, batch_stats=batch_stats)[-1], folder / name)
     return {
         **figures,
         "command": shlex.join(["gankit", "run", str(recipe.relative_to(REPO)), *(part for o in overrides for part in ("--set", o))]),

@@ -9,9 +9,9 @@ checkpoints off. ``--warmup`` iterations run first (torch.compile compiles
 there), then one iteration under ``torch.utils.flop_counter`` (eagerly, in
 fp32: the count of the mathematics, not of the kernels; torch's counter
 refuses the ``autograd.grad`` of a gradient penalty, so such recipes go
-uncounted), then ``--steps`` timed iterations. Trials are interleaved across variants and the median is
-reported with the range, so a slower moment of the machine hits every
-variant alike. Data comes from the in-memory ``shapes`` set at the recipe's
+uncounted), then ``--steps`` timed iterations. Trials are interleaved
+across variants and the median is reported with the range, so a slower
+moment of the machine hits every variant alike. Data comes from the in-memory ``shapes`` set at the recipe's
 resolution (``--real-data`` keeps the recipe's own), so reading costs nothing.
 
     python bench/throughput.py RECIPE [--set KEY=VALUE ...] [--variant NAME=KEY=VALUE,KEY=VALUE ...]
@@ -90,8 +90,10 @@ def measure(recipe_path: Path, overrides: list[str], steps: int, warmup: int, re
         with FlopCounterMode(display=False) as counter:
             counted.train()
         flops: int | None = counter.get_total_flops()
-    except RuntimeError:  # torch's counter refuses autograd.grad, so a gradient penalty leaves the count unknown
-        flops = None
+    except RuntimeError as error:
+        if "autograd.grad" not in str(error):
+            raise
+        flops = None  # torch's counter refuses autograd.grad, so a gradient penalty leaves the count unknown
     del counted
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -16,8 +16,8 @@ a second time with the generator's batch norms on each batch's statistics
 (:func:`gankit.batch_statistics`, batches of ``--batch-size``), as a script
 that never calls ``eval()`` draws its own pictures, into
 ``DIR/samples_batch_stats``. ``DIR/timing.json`` says how long the script
-ran and how it ended. The budget counts everything the script does from its first
-line (reading its data included), so set-up is inside it.
+ran and how it ended. The budget counts everything the script does from its
+first line (reading its data included), so set-up is inside it.
 """
 
 from __future__ import annotations

@@ -491,7 +491,7 @@ class Run:
         latents seeded by ``seed``. A conditional generator gets ``labels``,
         or by default the classes in turn. ``batch_stats``: batch norms use
         each batch of ``batch_size``'s own statistics
-        (:func:`gankit.sampling.batch_statistics`)."""
+        (:func:`gankit.batch_statistics`)."""
         generator = self.generator
         z, _ = seeded_latents(generator, n, seed)
         if labels is None and generator.num_classes:
