@@ -4,8 +4,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from tiny_recipes import TINY_RECIPE
+from tiny_recipes import REPO, TINY_RECIPE
 
+from gankit import default_registry
 from gankit.cli import main
 from gankit.recipe import load_recipe
 
@@ -131,3 +132,32 @@ def test_resolved_recipe_reproduces_itself(tmp_path, registry):
 def test_regularizer_table_key_names_its_type(tmp_path, capsys, registry):
     code, err = _check(tmp_path, capsys, TINY_RECIPE + "\n[regularizers.no_such_regularizer]\n")
     assert code == 2 and "regularizers.no_such_regularizer.type: unknown regularizer" in err
+
+
+def _flatten(table: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+#: what a CPU variant may change of its paper recipe: the networks' widths and
+#: how long a growth phase lasts; the algorithm (loss, penalty, optimizer, batch) stays
+CPU_VARIANT_KEYS = {"name", "scheduler.stabilize_kimg", "scheduler.fade_kimg"} | {
+    f"{network}.{width}" for network in ("generator", "discriminator") for width in ("channels", "max_channels", "fmap_max")
+}
+
+
+@pytest.mark.parametrize("variant", sorted((REPO / "recipes").glob("*_cpu.toml")), ids=lambda path: path.stem)
+def test_a_cpu_variant_extends_its_paper_recipe_with_smaller_widths_only(variant: Path):
+    text = variant.read_text()
+    paper = tomllib.loads(text)["extends"]
+    assert text.startswith(f"# CPU variant of {Path(paper).stem}:")
+    ours = _flatten(load_recipe(variant, default_registry()).source.data)
+    theirs = _flatten(load_recipe(variant.parent / paper, default_registry()).source.data)
+    changed = {key for key in ours.keys() | theirs.keys() if ours.get(key) != theirs.get(key)}
+    assert changed - {"name"} and changed <= CPU_VARIANT_KEYS
+    assert all(ours[key] < theirs[key] for key in changed - {"name"})
