@@ -42,6 +42,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,16 @@ PUBLISHED = {
     "wgangp_cifar10": "StudioGAN WGAN-GP 25.85; Mimicry WGAN-GP 22.29",
     "sagan_cifar10": "StudioGAN SAGAN 14.01",
 }
+
+
+def published(recipe: Path, name: str) -> str:
+    """The published figure for a recipe, or for the paper recipe a CPU
+    variant extends, named as such: its networks are wider than the variant's."""
+    if name in PUBLISHED:
+        return PUBLISHED[name]
+    extends = tomllib.loads(recipe.read_text()).get("extends")
+    paper = Path(extends).stem if isinstance(extends, str) else ""
+    return f"{PUBLISHED[paper]} (with {paper}'s widths)" if paper in PUBLISHED else ""
 
 
 def record_path(name: str) -> Path:
@@ -151,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     record = read_record(name, args.variant)
     record.update(recipe_file=str(recipe.resolve().relative_to(REPO)) if recipe.resolve().is_relative_to(REPO) else str(recipe))
-    record["published"] = PUBLISHED.get(name, "")
+    record["published"] = published(recipe, name)
     run = record["runs"].setdefault(str(args.seed), {"overrides": args.overrides, "note": args.note, "milestones": []})
     milestones = {entry["minutes"]: entry for entry in run["milestones"]}
 

@@ -269,8 +269,8 @@ def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
     for record in records:
         name = record["recipe"] + (f" + {record['variant']}" if record.get("variant") else "")
         # a seed counts once it is scored at the recipe's last milestone; the others are pieces still going
-        final = max(entry["minutes"] for run in record["runs"].values() for entry in run["milestones"])
-        finished = {seed: run for seed, run in record["runs"].items() if _scored_at(run, final)}
+        final = max((entry["minutes"] for run in record["runs"].values() for entry in run["milestones"]), default=None)
+        finished = {seed: run for seed, run in record["runs"].items() if final is not None and _scored_at(run, final)}
         for seed, run in sorted(record["runs"].items()):
             if seed not in finished and run["milestones"]:
                 reached = run["milestones"][-1]

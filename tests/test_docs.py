@@ -6,9 +6,22 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sys
 
 import pytest
 from tiny_recipes import REPO
+
+
+def _bench(name):
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "bench"))
 
 
 def _script(name):
@@ -101,3 +114,28 @@ def test_the_throughput_table_shows_a_recipe_whose_flops_went_uncounted():
     table = "\n".join(throughput_section(record))
     assert "| fp32 | 600.0 | 600 | 1.50 | 0.0200 | 780 |" in table
     assert "| gp | 600.0 | 600 | not counted (gradient penalty) | — | 780 |" in table
+
+
+def _milestone(minutes, kimg, fid=None):
+    entry = {"minutes": minutes, "kimg": kimg, "img_per_s": 100.0, "peak_memory_mb": 900.0}
+    return entry | ({"fid_ema": fid} if fid is not None else {})
+
+
+def test_the_cifar10_table_counts_a_seed_once_scored_at_the_last_milestone_and_names_the_others():
+    _, cifar10_section = _script("results_page").COMBINED_SECTIONS["cifar10"]
+    scored = {"milestones": [_milestone(10.0, 100, 150.0), _milestone(30.0, 300, 80.0)]}
+    unscored = {"milestones": [_milestone(10.0, 110)]}
+    record = {"recipe": "dcgan_cifar10", "variant": "", "published": "StudioGAN DCGAN 49.03", "runs": {"0": scored, "1": unscored}}
+    started = {"recipe": "sgan_cifar10", "variant": "", "runs": {"0": {"milestones": []}}}  # its first piece still training
+    table = "\n".join(cifar10_section([record, started]))
+    assert "| `dcgan_cifar10` | 0 | 150.0 | 80.0 | 300 | 100 | 900 MB | StudioGAN DCGAN 49.03 |" in table
+    assert "`dcgan_cifar10` seed 1: trained 10 minutes (110 kimg), not yet scored" in table
+    assert "| `sgan_cifar10` | — | — | — | — | — | — |" in table
+
+
+def test_a_cpu_variant_shows_its_paper_recipes_published_figure_named_as_such():
+    cifar10 = _bench("cifar10")
+    assert cifar10.published(REPO / "recipes" / "dcgan_cifar10.toml", "dcgan_cifar10") == "StudioGAN DCGAN 49.03"
+    figure = cifar10.published(REPO / "recipes" / "wgangp_cifar10_cpu.toml", "wgangp_cifar10_cpu")
+    assert figure.startswith("StudioGAN WGAN-GP 25.85") and figure.endswith("(with wgangp_cifar10's widths)")
+    assert cifar10.published(REPO / "recipes" / "cgan_cifar10.toml", "cgan_cifar10") == ""
