@@ -139,3 +139,17 @@ def test_a_cpu_variant_shows_its_paper_recipes_published_figure_named_as_such():
     figure = cifar10.published(REPO / "recipes" / "wgangp_cifar10_cpu.toml", "wgangp_cifar10_cpu")
     assert figure.startswith("StudioGAN WGAN-GP 25.85") and figure.endswith("(with wgangp_cifar10's widths)")
     assert cifar10.published(REPO / "recipes" / "cgan_cifar10.toml", "cgan_cifar10") == ""
+
+
+def test_the_cifar10_section_sets_msggans_connection_arms_side_by_side():
+    _, cifar10_section = _script("results_page").COMBINED_SECTIONS["cifar10"]
+
+    def arm(variant, fids):
+        runs = {str(seed): {"milestones": [_milestone(10.0, 60, fid)]} for seed, fid in enumerate(fids)}
+        return {"recipe": "msggan_cifar10_cpu", "variant": variant, "runs": runs}
+
+    alone = "\n".join(cifar10_section([arm("", [200.0])]))
+    assert "multi-scale connections" not in alone
+    page = "\n".join(cifar10_section([arm("", [200.0, 220.0]), arm("connections-none", [250.0, None])]))
+    assert "| all scales (MSG-GAN) (`msggan_cifar10_cpu`) | 0, 1 | 210.0 ± 14.1 | 0: 200.0 at 10 min, 1: 220.0 at 10 min |" in page
+    assert "| none (the 32x32 image alone) (`msggan_cifar10_cpu+connections-none`) | 0 | 250.0 | 0: 250.0 at 10 min |" in page
