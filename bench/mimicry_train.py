@@ -1,9 +1,9 @@
 """Train one of torch-mimicry's CIFAR-10 models with torch-mimicry's own
 Trainer, from the user's checkout of it, on a folder of class folders:
 the script bench/reference_parity.py hands bench/timed_script.py for
-``--kind wgangp``.
+``--kind wgangp`` and ``--kind wgangp_cpu``.
 
-    python bench/mimicry_train.py --mimicry /path/to/torch_mimicry-0.1.16 --model wgan_gp_32 \\
+    python bench/mimicry_train.py --mimicry /path/to/torch_mimicry-0.1.16 --model wgan_gp_32 [--ngf 64 --ndf 32] \\
         --data runs/parity/images/train --seed 0 --log-dir runs/parity-wgangp/reference-s0/log
 
 torch-mimicry (MIT, Lee & Town 2020; github.com/kwotsin/mimicry, and
@@ -58,11 +58,18 @@ def mimicry_module(checkout: Path, name: str) -> types.ModuleType:
     return importlib.import_module(f"torch_mimicry.{name}")
 
 
+def widths(**given: int | None) -> dict[str, int]:
+    """The widths given, for the networks' constructors; the others keep torch-mimicry's defaults."""
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mimicry", type=Path, required=True, help="the folder holding torch-mimicry's torch_mimicry/ package")
     parser.add_argument("--model", choices=sorted(MODELS), default="wgan_gp_32")
     parser.add_argument("--data", type=Path, required=True, help="CIFAR-10's training images in class folders")
+    parser.add_argument("--ngf", type=int, help="the generator's width, torch-mimicry's own argument (default: the model's own)")
+    parser.add_argument("--ndf", type=int, help="the discriminator's width, likewise")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-dir", type=Path, required=True)
     args = parser.parse_args()
@@ -80,8 +87,8 @@ def main() -> None:
     dataset = torchvision.datasets.ImageFolder(str(args.data), transform=transform)
     dataloader = torch.utils.data.DataLoader(dataset, batch_size=64, shuffle=True, num_workers=4)
     device = torch.device("cpu")
-    netG = getattr(nets, generator_class)().to(device)
-    netD = getattr(nets, discriminator_class)().to(device)
+    netG = getattr(nets, generator_class)(**widths(ngf=args.ngf)).to(device)
+    netD = getattr(nets, discriminator_class)(**widths(ndf=args.ndf)).to(device)
     optD = torch.optim.Adam(netD.parameters(), 2e-4, betas=(0.0, 0.9))
     optG = torch.optim.Adam(netG.parameters(), 2e-4, betas=(0.0, 0.9))
     trainer = training.Trainer(

@@ -4,9 +4,10 @@ networks, data, budget and threads: FID-5k and images per second.
     python bench/reference_parity.py --reference /path/to/pytorch-examples/dcgan/main.py \\
         [--minutes 30] [--seeds 0 1] [--data ../shared/data/cifar10-jpeg.zip/train] [--work runs/parity]
     python bench/reference_parity.py --kind wgangp --reference /path/to/torch_mimicry-0.1.16 --work runs/parity-wgangp
+    python bench/reference_parity.py --kind wgangp_cpu --reference /path/to/torch_mimicry-0.1.16
     python bench/reference_parity.py [--kind wgangp] --report
 
-Two references (``--kind``):
+Two references (``--kind``), one of them also at CPU widths:
 
 - ``dcgan``: pytorch/examples' ``dcgan/main.py`` (BSD-3), run from the
   checkout the user names with its own defaults (64x64, batch 64, Adam 2e-4,
@@ -16,6 +17,9 @@ Two references (``--kind``):
   its README's settings, from the folder holding its ``torch_mimicry``
   package, by bench/mimicry_train.py (which says what it needs installed);
   gankit trains recipes/wgangp_cifar10_mimicry.toml, the same widths.
+- ``wgangp_cpu``: the same at the widths of recipes/wgangp_cifar10_cpu.toml
+  (torch-mimicry's own ``ngf = 64, ndf = 32``), which gankit trains: at
+  torch-mimicry's widths 30 CPU minutes are about a hundred generator steps.
 
 bench/timed_script.py runs the reference for the wall-clock minutes; gankit
 trains for the same minutes of ``train.minutes``. Both run on the same torch
@@ -34,7 +38,7 @@ zip's training split is extracted once under --work.
 
 Each piece (a training and its samples, a score) ends in a file under
 --work and the kind's record (bench/results/reference-parity.json,
-reference-parity-wgangp.json) is rewritten after each, so running the
+reference-parity-wgangp.json, reference-parity-wgangp_cpu.json) is rewritten after each, so running the
 command again carries on where it stopped.
 """
 
@@ -78,9 +82,15 @@ def _main_py_steps(epoch: int, step: int, per_epoch: int) -> int:
     return epoch * per_epoch + step + 1
 
 
-def _mimicry(path: Path, seed: int, data: Path, folder: Path) -> list[str]:
-    return [str(REPO / "bench" / "mimicry_train.py"), "--mimicry", str(path), "--model", "wgan_gp_32", "--data", str(data),
-            "--seed", str(seed), "--log-dir", str(folder / "log")]  # fmt: skip
+def _mimicry(*widths: str) -> Callable[[Path, int, Path, Path], list[str]]:
+    """bench/mimicry_train.py on torch-mimicry's wgan_gp_32, at its own widths
+    or at those ``widths`` give (``--ngf``, ``--ndf``, passed to its networks)."""
+
+    def script(path: Path, seed: int, data: Path, folder: Path) -> list[str]:
+        return [str(REPO / "bench" / "mimicry_train.py"), "--mimicry", str(path), "--model", "wgan_gp_32", *widths,
+                "--data", str(data), "--seed", str(seed), "--log-dir", str(folder / "log")]  # fmt: skip
+
+    return script
 
 
 @attrs.frozen
@@ -102,6 +112,22 @@ class Reference:
     grid_prefix: str  # of the sample grids under docs/results/parity
 
 
+MIMICRY_WGANGP = Reference(
+    title="torch-mimicry 0.1.16 wgan_gp_32",
+    recipe="recipes/wgangp_cifar10_mimicry.toml",
+    record="reference-parity-wgangp.json",
+    script=_mimicry(),
+    latent_shape=(128,),
+    step_line=re.compile(r"^INFO: \[Epoch \d+/\d+\]\[Global Step: (\d+)/\d+\]"),
+    steps=int,
+    images_per_step=5 * 64,  # n_dis critic steps of 64 per Trainer step
+    reference_is_folder=True,
+    hint="give the folder holding torch-mimicry's torch_mimicry/ package (pip download --no-deps --no-binary :all: "
+    "torch-mimicry==0.1.16, then unpack it)",
+    work="parity-wgangp",
+    grid_prefix="wgangp-",
+)
+
 REFERENCES = {
     "dcgan": Reference(
         title="pytorch/examples dcgan/main.py",
@@ -117,20 +143,16 @@ REFERENCES = {
         work="parity",
         grid_prefix="",
     ),
-    "wgangp": Reference(
-        title="torch-mimicry 0.1.16 wgan_gp_32",
-        recipe="recipes/wgangp_cifar10_mimicry.toml",
-        record="reference-parity-wgangp.json",
-        script=_mimicry,
-        latent_shape=(128,),
-        step_line=re.compile(r"^INFO: \[Epoch \d+/\d+\]\[Global Step: (\d+)/\d+\]"),
-        steps=int,
-        images_per_step=5 * 64,  # n_dis critic steps of 64 per Trainer step
-        reference_is_folder=True,
-        hint="give the folder holding torch-mimicry's torch_mimicry/ package (pip download --no-deps --no-binary :all: "
-        "torch-mimicry==0.1.16, then unpack it)",
-        work="parity-wgangp",
-        grid_prefix="wgangp-",
+    "wgangp": MIMICRY_WGANGP,
+    # the same at the widths of recipes/wgangp_cifar10_cpu.toml, which 2 CPU cores train some way in 30 minutes
+    "wgangp_cpu": attrs.evolve(
+        MIMICRY_WGANGP,
+        title="torch-mimicry 0.1.16 wgan_gp_32 at ngf 64, ndf 32",
+        recipe="recipes/wgangp_cifar10_cpu.toml",
+        record="reference-parity-wgangp_cpu.json",
+        script=_mimicry("--ngf", "64", "--ndf", "32"),
+        work="parity-wgangp-cpu",
+        grid_prefix="wgangp-cpu-",
     ),
 }
 
@@ -226,12 +248,12 @@ def score(samples: Path, data: str) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", choices=sorted(REFERENCES), default="dcgan", help="which reference (default dcgan)")
-    parser.add_argument("--reference", type=Path, help="dcgan: pytorch/examples' dcgan/main.py; wgangp: torch-mimicry's folder")
+    parser.add_argument("--reference", type=Path, help="dcgan: pytorch/examples' dcgan/main.py; wgangp, wgangp_cpu: torch-mimicry's folder")
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--threads", type=int, default=torch_threads())
     parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--work", type=Path, help="where the pieces go (default runs/parity, runs/parity-wgangp)")
+    parser.add_argument("--work", type=Path, help="where the pieces go (default runs/parity, runs/parity-wgangp, runs/parity-wgangp-cpu)")
     parser.add_argument("--report", action="store_true", help="print the table from the record and stop")
     args = parser.parse_args()
     reference = REFERENCES[args.kind]

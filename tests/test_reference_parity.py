@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import tomllib
 
 import pytest
 from tiny_recipes import REPO
@@ -57,3 +58,19 @@ def test_mimicry_modules_load_without_the_package_init(tmp_path):
             sys.modules.pop(name, None)
     with pytest.raises(SystemExit, match="torch_mimicry/ package"):
         mimicry.mimicry_module(tmp_path / "elsewhere", "nets")
+
+
+def test_the_cpu_wgangp_reference_trains_at_its_gankit_recipes_widths(tmp_path):
+    parity = _bench("reference_parity")
+    reference = parity.REFERENCES["wgangp_cpu"]
+    recipe = tomllib.loads((REPO / reference.recipe).read_text())
+    command = reference.script(tmp_path / "mimicry", 0, tmp_path / "data", tmp_path / "out")
+    assert command[command.index("--ngf") + 1] == str(recipe["generator"]["channels"])
+    assert command[command.index("--ndf") + 1] == str(recipe["discriminator"]["channels"])
+    assert "--ngf" not in parity.REFERENCES["wgangp"].script(tmp_path, 0, tmp_path, tmp_path)
+
+
+def test_mimicry_networks_keep_their_own_widths_unless_given():
+    mimicry_train = _bench("mimicry_train")
+    assert mimicry_train.widths(ngf=None) == {}
+    assert mimicry_train.widths(ngf=64, ndf=None) == {"ngf": 64}
