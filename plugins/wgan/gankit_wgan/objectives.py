@@ -60,11 +60,18 @@ def _discriminator_gradients(
     with ``scale_reduction = "sum"`` one per sample, over every scale
     together, shape [N]; with ``"mean"`` one per scale and sample, shape
     [S, N], for the caller to average its penalty over. The graph is kept,
-    so that a penalty on the norm trains D (double backpropagation)."""
+    so that a penalty on the norm trains D (double backpropagation).
+
+    A scale D does not read (an MSG-GAN D with some connections turned off)
+    has no gradient and no Lipschitz constraint to keep: it is left out, so
+    that ``"mean"`` averages over the scales D sees."""
     inputs = [image.detach().requires_grad_(True) for image in images]
     scores = discriminator(inputs, labels if getattr(discriminator, "num_classes", 0) else None).reshape(-1)
-    gradients = torch.autograd.grad(scores.float().sum(), inputs, create_graph=True)
-    per_scale = torch.stack([gradient.float().flatten(1).square().sum(dim=1) for gradient in gradients])
+    gradients = torch.autograd.grad(scores.float().sum(), inputs, create_graph=True, allow_unused=True)
+    read = [gradient for gradient in gradients if gradient is not None]
+    if not read:
+        raise ValueError("the discriminator's scores do not depend on any of its input images, so they have no gradient to penalise")
+    per_scale = torch.stack([gradient.float().flatten(1).square().sum(dim=1) for gradient in read])
     return scores, per_scale.sum(dim=0) if scale_reduction == "sum" else per_scale
 
 

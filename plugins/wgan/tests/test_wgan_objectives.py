@@ -210,3 +210,33 @@ def test_gradient_penalty_with_scale_reduction_mean_averages_one_penalty_per_sca
     torch.manual_seed(7)
     joint = GradientPenalty(GradientPenaltyOptions(weight=10.0)).penalty(context)
     assert not math.isclose(joint.item(), value.item(), rel_tol=1e-2)  # a different term, not a rescaling
+
+
+class FinestScaleCritic(QuadraticCritic):
+    """An MSG-GAN D with its multi-scale connections off: only the full-resolution image reaches its score."""
+
+    def forward(self, images, labels=None, features=False):
+        return super().forward(images[-1:])
+
+
+@pytest.mark.parametrize("scale_reduction", ["sum", "mean"])
+def test_the_penalties_leave_out_a_scale_the_discriminator_does_not_read(scale_reduction):
+    critic = FinestScaleCritic([2.0])
+    reals, fakes = _pyramid(6, 1), _pyramid(6, 2)
+    penalties = (GradientPenalty(GradientPenaltyOptions(scale_reduction=scale_reduction)), R1(R1Options(scale_reduction=scale_reduction)))
+    for penalty in penalties:
+        torch.manual_seed(7)
+        every_scale = penalty.penalty(_context(critic, reals, fakes))
+        torch.manual_seed(7)
+        finest_alone = penalty.penalty(_context(critic, reals[-1:], fakes[-1:]))
+        assert every_scale.item() == pytest.approx(finest_alone.item(), rel=1e-6)
+        assert every_scale.item() > 0
+
+
+def test_a_penalty_on_a_discriminator_that_reads_no_image_says_so():
+    class Constant(QuadraticCritic):
+        def forward(self, images, labels=None, features=False):
+            return self.offset[0].expand(images[-1].shape[0])
+
+    with pytest.raises(ValueError, match="do not depend on any of its input images"):
+        GradientPenalty(GradientPenaltyOptions()).penalty(_context(Constant([1.0]), _pyramid(2, 1), _pyramid(2, 2)))
