@@ -6,22 +6,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import sys
 
 import pytest
-from tiny_recipes import REPO
-
-
-def _bench(name):
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+from tiny_recipes import REPO, bench_module
 
 
 def _script(name):
@@ -134,7 +121,7 @@ def test_the_cifar10_table_counts_a_seed_once_scored_at_the_last_milestone_and_n
 
 
 def test_a_cpu_variant_shows_its_paper_recipes_published_figure_named_as_such():
-    cifar10 = _bench("cifar10")
+    cifar10 = bench_module("cifar10")
     assert cifar10.published(REPO / "recipes" / "dcgan_cifar10.toml", "dcgan_cifar10") == "StudioGAN DCGAN 49.03"
     figure = cifar10.published(REPO / "recipes" / "wgangp_cifar10_cpu.toml", "wgangp_cifar10_cpu")
     assert figure.startswith("StudioGAN WGAN-GP 25.85") and figure.endswith("(with wgangp_cifar10's widths)")

@@ -4,28 +4,15 @@ bench/mimicry_train.py's way into torch-mimicry without its package
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import tomllib
 
 import pytest
-from tiny_recipes import REPO
-
-
-def _bench(name):
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+from tiny_recipes import REPO, bench_module
 
 
 def test_steps_come_from_each_references_last_progress_line():
-    parity = _bench("reference_parity")
+    parity = bench_module("reference_parity")
     main_py = "Random Seed:  0\n[0/1000][781/782] Loss_D: 0.5\n[1/1000][36/782] Loss_D: 0.4 Loss_G: 3.1\nsaving\n"
     assert parity.steps_done(parity.REFERENCES["dcgan"], main_py) == 782 + 37
     mimicry = "INFO: Starting training from global step 0...\nINFO: [Epoch 1/320][Global Step: 56/100000]\n| errD: 1.0\n"
@@ -37,7 +24,7 @@ def test_steps_come_from_each_references_last_progress_line():
 
 
 def test_every_reference_has_its_gankit_recipe():
-    parity = _bench("reference_parity")
+    parity = bench_module("reference_parity")
     for reference in parity.REFERENCES.values():
         assert (REPO / reference.recipe).is_file(), reference.recipe
 
@@ -48,7 +35,7 @@ def test_mimicry_modules_load_without_the_package_init(tmp_path):
     (package / "__init__.py").write_text("raise ImportError('No module named tensorflow')\n")
     (package / "nets" / "__init__.py").write_text("from . import wgan\n")
     (package / "nets" / "wgan.py").write_text("GENERATOR = 'netG'\n")
-    mimicry = _bench("mimicry_train")
+    mimicry = bench_module("mimicry_train")
     names = ("torch_mimicry", "torch_mimicry.nets", "torch_mimicry.nets.wgan")
     assert not any(name in sys.modules for name in names)
     try:
@@ -61,7 +48,7 @@ def test_mimicry_modules_load_without_the_package_init(tmp_path):
 
 
 def test_the_cpu_wgangp_reference_trains_at_its_gankit_recipes_widths(tmp_path):
-    parity = _bench("reference_parity")
+    parity = bench_module("reference_parity")
     reference = parity.REFERENCES["wgangp_cpu"]
     recipe = tomllib.loads((REPO / reference.recipe).read_text())
     command = reference.script(tmp_path / "mimicry", 0, tmp_path / "data", tmp_path / "out")
@@ -71,6 +58,6 @@ def test_the_cpu_wgangp_reference_trains_at_its_gankit_recipes_widths(tmp_path):
 
 
 def test_mimicry_networks_keep_their_own_widths_unless_given():
-    mimicry_train = _bench("mimicry_train")
+    mimicry_train = bench_module("mimicry_train")
     assert mimicry_train.widths(ngf=None) == {}
     assert mimicry_train.widths(ngf=64, ndf=None) == {"ngf": 64}

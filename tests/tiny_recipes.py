@@ -5,7 +5,10 @@ which of the suite's conftest files Python saw first."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,3 +42,16 @@ samples = 16
 
 # TINY_RECIPE with the networks and loss of the temporary toy plugin
 TOY_RECIPE = TINY_RECIPE.replace('type = "tiny"', 'type = "toy"', 2).replace('type = "tiny"', 'type = "toyloss"')
+
+
+def bench_module(name: str) -> ModuleType:
+    """bench/NAME.py imported as a module, with bench/ on the path for its own imports."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "bench"))
