@@ -58,7 +58,7 @@ from typing import Any
 
 import attrs
 
-from gankit import Run, environment
+from gankit import Run, default_registry, environment, load_recipe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cifar10 import DEFAULT_DATA, gankit_eval  # noqa: E402
@@ -82,11 +82,16 @@ def _main_py_steps(epoch: int, step: int, per_epoch: int) -> int:
     return epoch * per_epoch + step + 1
 
 
-def _mimicry(*widths: str) -> Callable[[Path, int, Path, Path], list[str]]:
+def _mimicry(widths_of: str | None = None) -> Callable[[Path, int, Path, Path], list[str]]:
     """bench/mimicry_train.py on torch-mimicry's wgan_gp_32, at its own widths
-    or at those ``widths`` give (``--ngf``, ``--ndf``, passed to its networks)."""
+    or at the generator's and critic's ``channels`` in the recipe ``widths_of``
+    (passed to its networks as ``--ngf`` and ``--ndf``)."""
 
     def script(path: Path, seed: int, data: Path, folder: Path) -> list[str]:
+        widths: list[str] = []
+        if widths_of is not None:
+            recipe = load_recipe(REPO / widths_of, default_registry()).source.data
+            widths = ["--ngf", str(recipe["generator"]["channels"]), "--ndf", str(recipe["discriminator"]["channels"])]
         return [str(REPO / "bench" / "mimicry_train.py"), "--mimicry", str(path), "--model", "wgan_gp_32", *widths,
                 "--data", str(data), "--seed", str(seed), "--log-dir", str(folder / "log")]  # fmt: skip
 
@@ -128,6 +133,8 @@ MIMICRY_WGANGP = Reference(
     grid_prefix="wgangp-",
 )
 
+WGANGP_CPU_RECIPE = "recipes/wgangp_cifar10_cpu.toml"
+
 REFERENCES = {
     "dcgan": Reference(
         title="pytorch/examples dcgan/main.py",
@@ -147,10 +154,10 @@ REFERENCES = {
     # the same at the widths of recipes/wgangp_cifar10_cpu.toml, which 2 CPU cores train some way in 30 minutes
     "wgangp_cpu": attrs.evolve(
         MIMICRY_WGANGP,
-        title="torch-mimicry 0.1.16 wgan_gp_32 at ngf 64, ndf 32",
-        recipe="recipes/wgangp_cifar10_cpu.toml",
+        title="torch-mimicry 0.1.16 wgan_gp_32 at wgangp_cifar10_cpu's widths",
+        recipe=WGANGP_CPU_RECIPE,
         record="reference-parity-wgangp_cpu.json",
-        script=_mimicry("--ngf", "64", "--ndf", "32"),
+        script=_mimicry(widths_of=WGANGP_CPU_RECIPE),
         work="parity-wgangp-cpu",
         grid_prefix="wgangp-cpu-",
     ),
