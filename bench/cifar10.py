@@ -14,7 +14,11 @@ benchmark carries on where it was when run again with the same arguments:
 1. **training to each milestone** (``train.minutes`` = 10, then ``--resume``
    with 20, then 30): the run's newest checkpoint is copied to
    ``WORK/RECIPE-sSEED/at-10min.pt`` and so on; the recipe's own metrics are
-   turned off (``metrics = {}``), so that every minute goes to training;
+   turned off (``metrics = {}``), so that every minute goes to training,
+   and its tick is ``--tick-kimg`` (5): a piece stops at the end of the
+   tick that crosses its budget, and a recipe's own tick (40 kimg for
+   ProGAN, several minutes at a CPU's 100 images a second) would carry a
+   milestone minutes past its budget;
 2. **scoring each milestone's checkpoint**: ``gankit eval CHECKPOINT --n 5000``
    (FID of 5,000 samples of the EMA generator against the 50,000 training
    images, without hflip's mirror copies, computed once and cached), and
@@ -129,12 +133,19 @@ def save_grid(checkpoint: Path, out: Path) -> None:
     run.save_picture(run.sample(64, seed=0), out)
 
 
+def run_overrides(data: str, tick_kimg: float, given: list[str], seed: int) -> list[str]:
+    """The overrides every run gets: the data, a short tick (``given`` may
+    set its own), the seed, and no metrics during training."""
+    return [f"data.path={data}", f"train.tick_kimg={tick_kimg:g}", *given, f"train.seed={seed}", "metrics={}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe", nargs="?", help="a recipe's name in recipes/ (or a path to one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 20.0, 30.0])
     parser.add_argument("--n", type=int, default=5000, help="generated images per FID")
+    parser.add_argument("--tick-kimg", type=float, default=5.0, help="the runs' train.tick_kimg: how far a piece may run past its budget")
     parser.add_argument("--raw", action="store_true", help="score the raw generator too")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="CIFAR-10's training images (a folder or zip/folder)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "cifar10", help="run folders and milestone checkpoints")
@@ -153,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     recipe = Path(args.recipe) if args.recipe.endswith(".toml") else REPO / "recipes" / f"{args.recipe}.toml"
     name = load_recipe(recipe, default_registry()).name
-    overrides = [f"data.path={args.data}", *args.overrides, f"train.seed={args.seed}", "metrics={}"]
+    overrides = run_overrides(args.data, args.tick_kimg, args.overrides, args.seed)
     label = name + (f"+{args.variant}" if args.variant else "")
     folder = args.work / f"{label}-s{args.seed}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -227,7 +238,12 @@ def draw_plots() -> int:
     for record in records:
         alone, axes = plt.subplots(figsize=(5, 3.5))
         for seed, run in sorted(record["runs"].items()):
-            points = [(entry["minutes"], entry["fid_ema"]) for entry in run["milestones"] if "fid_ema" in entry]
+            # at the minutes trained, which the last tick carries past the milestone's budget
+            points = [
+                (entry.get("train_seconds", 60 * entry["minutes"]) / 60, entry["fid_ema"])
+                for entry in run["milestones"]
+                if "fid_ema" in entry
+            ]
             if not points:
                 continue
             minutes, fids = zip(*points, strict=True)

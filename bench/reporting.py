@@ -289,8 +289,11 @@ def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
     lines = [
         "Each recipe trained on CIFAR-10's 50,000 training images (the JPEG copy, `../shared/data/cifar10-jpeg.zip`) for a "
         "budget of training minutes (`train.minutes`, resumed from one milestone to the next), on 2 CPU cores, one training "
-        "at a time. FID-5k: 5,000 images of the EMA generator against the 50,000 training images (no mirror copies), the "
-        "standard FID Inception, TF1 bilinear resize; mean ± sd over the seeds where there are several. The published "
+        "at a time. A piece stops at the end of the tick that crosses its budget, so it trains up to one tick longer: "
+        "5 kimg (`--tick-kimg`) for the runs recorded with it, the recipes' own 20 kimg (1 to 4 minutes at these speeds) "
+        "for the first dcgan, cgan and msggan runs; the plots put each point at the minutes trained. FID-5k: 5,000 images "
+        "of the EMA generator against the 50,000 training images (no mirror copies), the standard FID Inception, TF1 "
+        "bilinear resize; mean ± sd over the seeds where there are several. The published "
         "figures are at convergence on GPUs, under their own protocols (StudioGAN and Mimicry: against the test set; "
         "`../shared/PAPERS.md`): context, not comparable.",
         "",

@@ -128,6 +128,18 @@ def test_a_cpu_variant_shows_its_paper_recipes_published_figure_named_as_such():
     assert cifar10.published(REPO / "recipes" / "cgan_cifar10.toml", "cgan_cifar10") == ""
 
 
+def test_cifar10_runs_tick_short_enough_for_their_milestones_unless_told_otherwise():
+    from gankit import default_registry, load_recipe
+
+    cifar10 = bench_module("cifar10")
+    recipe = REPO / "recipes" / "progan_cifar10_cpu.toml"
+    assert load_recipe(recipe, default_registry()).train.tick_kimg == 40  # minutes at a CPU's speed
+    chosen = load_recipe(recipe, default_registry(), cifar10.run_overrides("data", 5.0, [], 0))
+    assert chosen.train.tick_kimg == 5 and chosen.train.seed == 0
+    given = load_recipe(recipe, default_registry(), cifar10.run_overrides("data", 5.0, ["train.tick_kimg=2"], 1))
+    assert given.train.tick_kimg == 2 and given.train.seed == 1
+
+
 def test_the_cifar10_section_sets_msggans_connection_arms_side_by_side():
     _, cifar10_section = _script("results_page").COMBINED_SECTIONS["cifar10"]
 
