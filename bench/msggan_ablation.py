@@ -34,7 +34,7 @@ training before any scoring. The "all" arm is the recipe as it is, so its
 runs are the recipe's own CIFAR-10 record; the others are its variants
 (``+connections-none``). Each piece is resumable as bench/cifar10.py's are.
 
-    python bench/msggan_ablation.py --cifar10 msggan_cifar10_cpu [--seeds 2] [--minutes 10 20 30] [--variants all none]
+    python bench/msggan_ablation.py --cifar10 msggan_cifar10_cpu [--seeds 2] [--minutes 10 20 30] [--variants all none] [--work DIR]
 """
 
 from __future__ import annotations
@@ -101,9 +101,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write every run's scores to this JSON file")
     parser.add_argument("--cifar10", metavar="RECIPE", help="the CIFAR-10 MSG recipe whose arms train for --minutes (bench/cifar10.py)")
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 20.0, 30.0], help="with --cifar10: the milestones")
+    parser.add_argument("--work", type=Path, help="with --cifar10: bench/cifar10.py's --work (its default if not given)")
     args = parser.parse_args()
     if args.cifar10:
-        cifar10_arms(args.cifar10, args.variants, args.seeds, args.minutes)
+        cifar10_arms(args.cifar10, args.variants, args.seeds, args.minutes, args.work)
         return
     torch.set_num_threads(args.threads)
 
@@ -130,14 +131,15 @@ def main() -> None:
     print("\n".join(msggan_ablation_section(record)))
 
 
-def cifar10_arms(recipe: str, variants: list[str], seeds: int, minutes: list[float]) -> None:
+def cifar10_arms(recipe: str, variants: list[str], seeds: int, minutes: list[float], work: Path | None = None) -> None:
     import cifar10
 
     def arguments(connections: str, seed: int) -> list[str]:
         milestones = ["--minutes", *(f"{value:g}" for value in minutes)]
         change = ["--variant", f"connections-{connections}", "--set", f'discriminator.connections="{connections}"']
         arm = [] if connections == "all" else change
-        return [recipe, "--seed", str(seed), *milestones, *arm]
+        folders = [] if work is None else ["--work", str(work)]
+        return [recipe, "--seed", str(seed), *milestones, *folders, *arm]
 
     for seed in range(seeds):  # every training first, one at a time, arms interleaved
         for connections in variants:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sys
+import types
 
 import pytest
 from tiny_recipes import REPO, bench_module
@@ -152,3 +154,19 @@ def test_the_cifar10_section_sets_msggans_connection_arms_side_by_side():
     page = "\n".join(cifar10_section([arm("", [200.0, 220.0]), arm("connections-none", [250.0, None])]))
     assert "| all scales (MSG-GAN) (`msggan_cifar10_cpu`) | 0, 1 | 210.0 ± 14.1 | 0: 200.0 at 10 min, 1: 220.0 at 10 min |" in page
     assert "| none (the 32x32 image alone) (`msggan_cifar10_cpu+connections-none`) | 0 | 250.0 | 0: 250.0 at 10 min |" in page
+
+
+def test_the_cifar10_msggan_ablation_trains_every_arm_before_scoring_in_the_folders_given(monkeypatch, tmp_path):
+    ablation = bench_module("msggan_ablation")
+    calls = []
+    monkeypatch.setitem(sys.modules, "cifar10", types.SimpleNamespace(main=calls.append))
+    ablation.cifar10_arms("msggan_cifar10_cpu", ["all", "none"], 2, [30.0], tmp_path / "work")
+    phases = [call[-1] for call in calls]
+    assert phases == ["--train-only"] * 4 + ["--score-only"] * 4
+    assert [call[call.index("--seed") + 1] for call in calls[:4]] == ["0", "0", "1", "1"]  # arms interleaved seed by seed
+    assert all(call[call.index("--work") + 1] == str(tmp_path / "work") for call in calls)
+    none_arm = calls[1]
+    assert none_arm[none_arm.index("--set") + 1] == 'discriminator.connections="none"' and "--set" not in calls[0]
+    calls.clear()
+    ablation.cifar10_arms("msggan_cifar10_cpu", ["all"], 1, [30.0])
+    assert "--work" not in calls[0]  # bench/cifar10.py's own default
