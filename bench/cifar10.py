@@ -239,11 +239,7 @@ def draw_plots() -> int:
         alone, axes = plt.subplots(figsize=(5, 3.5))
         for seed, run in sorted(record["runs"].items()):
             # at the minutes trained, which the last tick carries past the milestone's budget
-            points = [
-                (entry.get("train_seconds", 60 * entry["minutes"]) / 60, entry["fid_ema"])
-                for entry in run["milestones"]
-                if "fid_ema" in entry
-            ]
+            points = [(entry["train_seconds"] / 60, entry["fid_ema"]) for entry in run["milestones"] if "fid_ema" in entry]
             if not points:
                 continue
             minutes, fids = zip(*points, strict=True)
