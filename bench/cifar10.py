@@ -113,7 +113,8 @@ def train_to(recipe: Path, overrides: list[str], folder: Path, minutes: float) -
     last = run.train()
     checkpoints = sorted((run_dir / "checkpoints").glob("*.pt"))
     shutil.copyfile(checkpoints[-1], milestone_file(folder, minutes))
-    return {"minutes": minutes, **training_figures(run_dir, last, first_kimg), "stopped": last.get("stopped", "")}
+    figures = training_figures(run_dir, last, first_kimg)
+    return {"minutes": minutes, **figures, "tick_kimg": run.recipe.train.tick_kimg, "stopped": last.get("stopped", "")}
 
 
 def gankit_eval(arguments: list[str]) -> dict[str, Any]:

@@ -289,17 +289,17 @@ def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
     lines = [
         "Each recipe trained on CIFAR-10's 50,000 training images (the JPEG copy, `../shared/data/cifar10-jpeg.zip`) for a "
         "budget of training minutes (`train.minutes`, resumed from one milestone to the next), on 2 CPU cores, one training "
-        "at a time. A piece stops at the end of the tick that crosses its budget, so it trains up to one tick longer: "
-        "5 kimg (`--tick-kimg`) for the runs recorded with it, the recipes' own 20 kimg (1 to 4 minutes at these speeds) "
-        "for the first dcgan, cgan and msggan runs; the plots put each point at the minutes trained. FID-5k: 5,000 images "
+        "at a time. A piece stops at the end of the tick that crosses its budget, so it trains up to one tick longer "
+        "(the tick column: 20 kimg is 1 to 4 minutes at these speeds); the plots put each point at the minutes trained. "
+        "FID-5k: 5,000 images "
         "of the EMA generator against the 50,000 training images (no mirror copies), the standard FID Inception, TF1 "
         "bilinear resize; mean ± sd over the seeds where there are several. The published "
         "figures are at convergence on GPUs, under their own protocols (StudioGAN and Mimicry: against the test set; "
         "`../shared/PAPERS.md`): context, not comparable.",
         "",
         "| recipe | seeds | " + " | ".join(f"FID-5k at {minutes:g} min" for minutes in milestones)
-        + " | kimg reached | img/s | peak memory | published (GPU, converged) |",
-        "|---|---|" + "---:|" * len(milestones) + "---:|---:|---:|---|",
+        + " | kimg reached | tick (kimg) | img/s | peak memory | published (GPU, converged) |",
+        "|---|---|" + "---:|" * len(milestones) + "---:|---:|---:|---:|---|",
     ]  # fmt: skip
     unfinished: list[str] = []
     for record in records:
@@ -317,9 +317,11 @@ def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
         kimg = mean_sd([entry["kimg"] for entry in last], 0) if len(last) > 1 else f"{last[0]['kimg']:.0f}" if last else "—"
         speed = f"{statistics.median(entry['img_per_s'] for entry in last):.0f}" if last else "—"
         memory = f"{max(entry['peak_memory_mb'] for entry in last):.0f} MB" if last else "—"
+        tick_sizes = sorted({entry["tick_kimg"] for run in runs for entry in run["milestones"] if "tick_kimg" in entry})
+        ticks = ", ".join(f"{tick:g}" for tick in tick_sizes) or "—"
         cells = " | ".join(_fid_cell(runs, minutes) for minutes in milestones)
         seeds = ", ".join(sorted(finished)) or "—"
-        lines.append(f"| `{name}` | {seeds} | {cells} | {kimg} | {speed} | {memory} | {record.get('published') or ''} |")
+        lines.append(f"| `{name}` | {seeds} | {cells} | {kimg} | {ticks} | {speed} | {memory} | {record.get('published') or ''} |")
     if unfinished:
         lines += ["", f"Trainings still under way, left out of the table until scored at their last milestone: {'; '.join(unfinished)}."]
     lines += _msggan_connections(records, milestones)

@@ -105,21 +105,22 @@ def test_the_throughput_table_shows_a_recipe_whose_flops_went_uncounted():
     assert "| gp | 600.0 | 600 | not counted (gradient penalty) | — | 780 |" in table
 
 
-def _milestone(minutes, kimg, fid=None):
-    entry = {"minutes": minutes, "kimg": kimg, "img_per_s": 100.0, "peak_memory_mb": 900.0}
+def _milestone(minutes, kimg, fid=None, tick_kimg=5.0):
+    entry = {"minutes": minutes, "kimg": kimg, "img_per_s": 100.0, "peak_memory_mb": 900.0, "tick_kimg": tick_kimg}
     return entry | ({"fid_ema": fid} if fid is not None else {})
 
 
 def test_the_cifar10_table_counts_a_seed_once_scored_at_the_last_milestone_and_names_the_others():
     _, cifar10_section = _script("results_page").COMBINED_SECTIONS["cifar10"]
-    scored = {"milestones": [_milestone(10.0, 100, 150.0), _milestone(30.0, 300, 80.0)]}
+    scored = {"milestones": [_milestone(10.0, 100, 150.0), _milestone(30.0, 300, 80.0, tick_kimg=20.0)]}
     unscored = {"milestones": [_milestone(10.0, 110)]}
     record = {"recipe": "dcgan_cifar10", "variant": "", "published": "StudioGAN DCGAN 49.03", "runs": {"0": scored, "1": unscored}}
     started = {"recipe": "sgan_cifar10", "variant": "", "runs": {"0": {"milestones": []}}}  # its first piece still training
     table = "\n".join(cifar10_section([record, started]))
-    assert "| `dcgan_cifar10` | 0 | 150.0 | 80.0 | 300 | 100 | 900 MB | StudioGAN DCGAN 49.03 |" in table
+    # the tick says how far past each budget a piece ran; a resumed run that changed it shows both
+    assert "| `dcgan_cifar10` | 0 | 150.0 | 80.0 | 300 | 5, 20 | 100 | 900 MB | StudioGAN DCGAN 49.03 |" in table
     assert "`dcgan_cifar10` seed 1: trained 10 minutes (110 kimg), not yet scored" in table
-    assert "| `sgan_cifar10` | — | — | — | — | — | — |" in table
+    assert "| `sgan_cifar10` | — | — | — | — | — | — | — |" in table
 
 
 def test_a_cpu_variant_shows_its_paper_recipes_published_figure_named_as_such():
