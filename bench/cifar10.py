@@ -28,8 +28,8 @@ benchmark carries on where it was when run again with the same arguments:
 ``--variant LABEL`` names a change made with ``--set`` (an ablation's
 arm): its runs, folders and record are the recipe's name with ``+LABEL``.
 The record, bench/results/cifar10-RECIPE.json, is rewritten after every
-piece: the training's kimg, seconds, img/s (median over its ticks) and peak
-memory, and each score with its protocol and the seconds it took. Training
+piece: the training's kimg, seconds, img/s (median over its ticks), peak
+memory and tick (``train.tick_kimg`` as the run resolved it), and each score with its protocol and the seconds it took. Training
 is timing-sensitive: run one training at a time on an idle machine
 (``--train-only``); scoring is not, and ``--score-only`` may run later.
 ``--plots`` draws FID against training minutes, one plot a recipe and one

@@ -291,10 +291,9 @@ def cifar10_section(records: list[dict[str, Any]]) -> list[str]:
         "budget of training minutes (`train.minutes`, resumed from one milestone to the next), on 2 CPU cores, one training "
         "at a time. A piece stops at the end of the tick that crosses its budget, so it trains up to one tick longer "
         "(the tick column: 20 kimg is 1 to 4 minutes at these speeds); the plots put each point at the minutes trained. "
-        "FID-5k: 5,000 images "
-        "of the EMA generator against the 50,000 training images (no mirror copies), the standard FID Inception, TF1 "
-        "bilinear resize; mean ± sd over the seeds where there are several. The published "
-        "figures are at convergence on GPUs, under their own protocols (StudioGAN and Mimicry: against the test set; "
+        "FID-5k: 5,000 images of the EMA generator against the 50,000 training images (no mirror copies), the standard "
+        "FID Inception, TF1 bilinear resize; mean ± sd over the seeds where there are several. The published figures are "
+        "at convergence on GPUs, under their own protocols (StudioGAN and Mimicry: against the test set; "
         "`../shared/PAPERS.md`): context, not comparable.",
         "",
         "| recipe | seeds | " + " | ".join(f"FID-5k at {minutes:g} min" for minutes in milestones)
