@@ -108,3 +108,15 @@ def test_it_needs_labelled_images():
     dataset.context = BuildContext(resolution=16, channels=3, num_classes=0)
     with pytest.raises(UserError, match="labelled images"):
         _score(Noise(dataset.context), dataset)
+
+
+def test_training_the_classifier_in_a_log_says_how_far_it_got(monkeypatch, capsys):
+    from gankit.metrics import features
+    from gankit.metrics.recognizability import train_classifier
+
+    monkeypatch.setattr(features, "LINE_SECONDS", 0.0)
+    dataset = _shapes(size=200, resolution=8)  # four fifths train: 160 images, 2 batches of 64 an epoch
+    train_classifier(dataset, RecognizabilityOptions(images=100, epochs=2, width=4), torch.device("cpu"))
+    lines = [line for line in capsys.readouterr().err.splitlines() if "training the recognizability classifier:" in line]
+    assert [line.split(": ")[2].split(" of ")[0] for line in lines] == ["64", "128", "192"]  # none once all 256 are done
+    assert all("of 256 images" in line and "min left" in line for line in lines)

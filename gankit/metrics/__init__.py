@@ -13,7 +13,7 @@ from gankit.metrics.components import (
     PrecisionRecallOptions,
     protocol,
 )
-from gankit.metrics.features import Features, cache_folder, cached_model, dataset_features, generator_features
+from gankit.metrics.features import Features, cache_folder, cached_model, dataset_features, generator_features, progress
 from gankit.metrics.inception import (
     RESIZE_FILTERS,
     FeatureExtractor,
@@ -50,6 +50,7 @@ __all__ = [
     "load_extractor",
     "mean_and_covariance",
     "precision_recall",
+    "progress",
     "protocol",
     "resize_for_inception",
     "save_stand_in_extractor",

@@ -38,7 +38,7 @@ from gankit import distributed
 from gankit.contracts import BuildContext, Dataset, Metric, MetricContext
 from gankit.errors import UserError
 from gankit.images import log2_int, to_float_images
-from gankit.metrics.features import cached_model
+from gankit.metrics.features import cached_model, progress
 from gankit.options import help_text, in_range, positive
 from gankit.sampling import generated_batches, seeded_latents
 
@@ -245,21 +245,24 @@ def train_classifier(
         optimizer = torch.optim.Adam(classifier.parameters(), lr=2e-3)
         order_rng = torch.Generator().manual_seed(0)
         classifier.train()
-        for epoch in range(options.epochs):
-            order = torch.randperm(len(train), generator=order_rng).tolist()
-            for start in range(0, len(order) - batch_size + 1, batch_size):
-                images, labels = dataset.__getitems__(sorted(train[i] for i in order[start : start + batch_size]))
-                images = to_float_images(images)
-                junk_count = batch_size // 4
-                drawn = dataset.unrecognizable(junk_count // 4, order_rng)  # the data's own, where it can draw them
-                drawn = images[:0] if drawn is None else to_float_images(drawn)
-                junk = torch.cat([unrecognizable(images[: junk_count - drawn.shape[0]], order_rng), drawn])
-                images = torch.cat([images, junk])
-                labels = torch.cat([labels, torch.full((junk.shape[0],), context.num_classes, dtype=labels.dtype)])
-                loss = F.cross_entropy(classifier(images.to(device)), labels.to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+        steps_per_epoch = len(train) // batch_size
+        with progress(options.epochs * steps_per_epoch * batch_size, "training the recognizability classifier") as bar:
+            for _ in range(options.epochs):
+                order = torch.randperm(len(train), generator=order_rng).tolist()
+                for start in range(0, steps_per_epoch * batch_size, batch_size):
+                    images, labels = dataset.__getitems__(sorted(train[i] for i in order[start : start + batch_size]))
+                    images = to_float_images(images)
+                    junk_count = batch_size // 4
+                    drawn = dataset.unrecognizable(junk_count // 4, order_rng)  # the data's own, where it can draw them
+                    drawn = images[:0] if drawn is None else to_float_images(drawn)
+                    junk = torch.cat([unrecognizable(images[: junk_count - drawn.shape[0]], order_rng), drawn])
+                    images = torch.cat([images, junk])
+                    labels = torch.cat([labels, torch.full((junk.shape[0],), context.num_classes, dtype=labels.dtype)])
+                    loss = F.cross_entropy(classifier(images.to(device)), labels.to(device))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    bar.update(batch_size)
     classifier.eval()
     return classifier, held_out_accuracy(classifier, dataset, device)
 
