@@ -113,6 +113,7 @@ def test_the_schedule_trains_the_stacks_independently_then_jointly():
 @one_thread()
 def test_the_encoder_is_cached_by_the_datas_fingerprint_with_its_held_out_accuracy(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("gankit.metrics.features.LINE_SECONDS", 0.0)
     dataset = (
         gankit.default_registry()
         .get("dataset", "shapes")
@@ -129,6 +130,9 @@ def test_the_encoder_is_cached_by_the_datas_fingerprint_with_its_held_out_accura
     # run (the encoder's training seeds itself). The bound leaves 0.15 for other torch builds.
     assert accuracy > 0.35
     assert list((tmp_path / "encoders").glob("16px-6classes-*.pt"))
+    trained = capsys.readouterr().err
+    progress = [line for line in trained.splitlines() if "training the encoder:" in line]
+    assert len(progress) == 4 * 32 - 1 and "1,600 of 6,400 images" in progress[31]  # 1,600 training images, batches of 50
 
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached encoder should have been loaded")
@@ -141,7 +145,7 @@ def test_the_encoder_is_cached_by_the_datas_fingerprint_with_its_held_out_accura
     third = SGANDiscriminator(options, dataset.context)
     third.load_state_dict(first.state_dict())  # a checkpoint keeps the encoder and its accuracy
     assert third.encoder_ready and float(third.encoder_accuracy) == accuracy
-    assert "held-out accuracy" in capsys.readouterr().err
+    assert "held-out accuracy" in trained + capsys.readouterr().err
 
 
 def test_sgan_needs_labels_and_a_trained_encoder():
@@ -202,3 +206,21 @@ def test_the_cifar10_recipe_without_its_data_exits_2_in_one_line(tmp_path, capsy
     assert main(["check", recipe]) == 2
     error = capsys.readouterr().err.strip()
     assert "data.path" in error and "--set data.path=" in error and "\n" not in error
+
+
+def test_the_spread_tells_a_g1_that_ignores_its_noise_from_one_that_does_not():
+    from gankit_sgan.spread import checkpoint_encoder, stack_spread
+
+    generator, discriminator = _networks()
+    encoder = checkpoint_encoder({"discriminator": discriminator.state_dict()}, CONTEXT.resolution)
+    assert all(torch.equal(a, b) for a, b in zip(encoder.state_dict().values(), discriminator.encoder.state_dict().values()))
+    reals, labels = torch.rand(60, 3, 16, 16) * 2 - 1, torch.arange(60) % 6
+    before = stack_spread(generator, encoder, reals, labels, per_class=20)
+    assert before["g1_within_class"] > 1e-3 and before["g0_across_z0"] > 1e-3 and before["real_within_class"] > 0
+    with torch.no_grad():
+        generator.g1_noise[0].weight.zero_()  # z1 no longer reaches G1's features
+        generator.g0_noise[0].weight.zero_()  # nor z0 G0's images
+    after = stack_spread(generator, encoder, reals, labels, per_class=20)
+    assert after["g1_within_class"] < 1e-6 < after["g1_between_classes"]
+    assert after["g0_across_z0"] < 1e-6 < after["g0_across_features"]
+    assert after["real_within_class"] == before["real_within_class"]
