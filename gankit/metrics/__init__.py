@@ -13,7 +13,7 @@ from gankit.metrics.components import (
     PrecisionRecallOptions,
     protocol,
 )
-from gankit.metrics.features import Features, cache_folder, cached_model, dataset_features, generator_features, progress
+from gankit.metrics.features import Features, cache_folder, cached_model, dataset_features, generator_features
 from gankit.metrics.inception import (
     RESIZE_FILTERS,
     FeatureExtractor,
@@ -22,7 +22,7 @@ from gankit.metrics.inception import (
     resize_for_inception,
     save_stand_in_extractor,
 )
-from gankit.metrics.recognizability import held_out_accuracy, held_out_split, real_halves
+from gankit.metrics.recognizability import held_out_accuracy, held_out_split, real_halves, training_batches
 from gankit.metrics.scores import frechet_distance, kernel_distance, mean_and_covariance, precision_recall
 
 __all__ = [
@@ -50,8 +50,8 @@ __all__ = [
     "load_extractor",
     "mean_and_covariance",
     "precision_recall",
-    "progress",
     "protocol",
     "resize_for_inception",
     "save_stand_in_extractor",
+    "training_batches",
 ]

@@ -230,6 +230,22 @@ def held_out_accuracy(classifier: nn.Module, dataset: Dataset, device: torch.dev
     return float((probabilities.argmax(dim=1) == labels).float().mean())
 
 
+def training_batches(
+    dataset: Dataset, indices: list[int], epochs: int, batch_size: int, order_rng: torch.Generator, what: str
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images, labels) of ``indices`` in whole batches, shuffled each epoch
+    by ``order_rng`` (drawn lazily, so the caller may draw from it between
+    batches), with progress shown as :func:`progress` does: a network that
+    trains on real data before anything else is not silent for minutes."""
+    steps_per_epoch = len(indices) // batch_size
+    with progress(epochs * steps_per_epoch * batch_size, what) as bar:
+        for _ in range(epochs):
+            order = torch.randperm(len(indices), generator=order_rng).tolist()
+            for start in range(0, steps_per_epoch * batch_size, batch_size):
+                yield dataset.__getitems__(sorted(indices[i] for i in order[start : start + batch_size]))
+                bar.update(batch_size)
+
+
 def train_classifier(
     dataset: Dataset, options: RecognizabilityOptions, device: torch.device, batch_size: int = 64
 ) -> tuple[Classifier, float]:
@@ -245,24 +261,19 @@ def train_classifier(
         optimizer = torch.optim.Adam(classifier.parameters(), lr=2e-3)
         order_rng = torch.Generator().manual_seed(0)
         classifier.train()
-        steps_per_epoch = len(train) // batch_size
-        with progress(options.epochs * steps_per_epoch * batch_size, "training the recognizability classifier") as bar:
-            for _ in range(options.epochs):
-                order = torch.randperm(len(train), generator=order_rng).tolist()
-                for start in range(0, steps_per_epoch * batch_size, batch_size):
-                    images, labels = dataset.__getitems__(sorted(train[i] for i in order[start : start + batch_size]))
-                    images = to_float_images(images)
-                    junk_count = batch_size // 4
-                    drawn = dataset.unrecognizable(junk_count // 4, order_rng)  # the data's own, where it can draw them
-                    drawn = images[:0] if drawn is None else to_float_images(drawn)
-                    junk = torch.cat([unrecognizable(images[: junk_count - drawn.shape[0]], order_rng), drawn])
-                    images = torch.cat([images, junk])
-                    labels = torch.cat([labels, torch.full((junk.shape[0],), context.num_classes, dtype=labels.dtype)])
-                    loss = F.cross_entropy(classifier(images.to(device)), labels.to(device))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    bar.update(batch_size)
+        batches = training_batches(dataset, train, options.epochs, batch_size, order_rng, "training the recognizability classifier")
+        for images, labels in batches:
+            images = to_float_images(images)
+            junk_count = batch_size // 4
+            drawn = dataset.unrecognizable(junk_count // 4, order_rng)  # the data's own, where it can draw them
+            drawn = images[:0] if drawn is None else to_float_images(drawn)
+            junk = torch.cat([unrecognizable(images[: junk_count - drawn.shape[0]], order_rng), drawn])
+            images = torch.cat([images, junk])
+            labels = torch.cat([labels, torch.full((junk.shape[0],), context.num_classes, dtype=labels.dtype)])
+            loss = F.cross_entropy(classifier(images.to(device)), labels.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
     classifier.eval()
     return classifier, held_out_accuracy(classifier, dataset, device)
 

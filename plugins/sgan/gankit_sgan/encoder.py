@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import gankit
-from gankit.metrics import cached_model, held_out_accuracy, held_out_split, progress
+from gankit.metrics import cached_model, held_out_accuracy, held_out_split, training_batches
 
 ENCODER_FORMAT = 1
 
@@ -71,18 +71,11 @@ def train_encoder(dataset: gankit.Dataset, settings: EncoderSettings, device: to
         optimizer = torch.optim.Adam(encoder.parameters(), lr=settings.lr)
         order_rng = torch.Generator().manual_seed(0)
         encoder.train()
-        batch_size = settings.batch_size
-        steps_per_epoch = len(train) // batch_size
-        with progress(settings.epochs * steps_per_epoch * batch_size, "training the encoder") as bar:
-            for _ in range(settings.epochs):
-                order = torch.randperm(len(train), generator=order_rng).tolist()
-                for start in range(0, steps_per_epoch * batch_size, batch_size):
-                    images, labels = dataset.__getitems__(sorted(train[i] for i in order[start : start + batch_size]))
-                    loss = F.cross_entropy(encoder(gankit.to_float_images(images).to(device)), labels.to(device))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    bar.update(batch_size)
+        for images, labels in training_batches(dataset, train, settings.epochs, settings.batch_size, order_rng, "training the encoder"):
+            loss = F.cross_entropy(encoder(gankit.to_float_images(images).to(device)), labels.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
     encoder.eval()
     return encoder, held_out_accuracy(encoder, dataset, device)
 
