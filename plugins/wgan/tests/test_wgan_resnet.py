@@ -52,3 +52,35 @@ def test_the_first_down_block_pools_before_its_shortcut_convolution():
     # with the main path silenced, the output is the 1x1 convolution of the pooled input
     expected = block.shortcut(nn.functional.avg_pool2d(x, 2))
     assert torch.allclose(block(x), expected, atol=1e-6)
+
+
+def _std_of_paper_code(layer: nn.Module, he: bool) -> float:
+    """tflib's uniform std: sqrt(4 / (fan_in + fan_out)) for He, sqrt(2 / ...) for Glorot."""
+    weight = layer.weight
+    field = weight[0, 0].numel() if weight.dim() == 4 else 1
+    fan_in, fan_out = weight.shape[1] * field, weight.shape[0] * field
+    return ((4.0 if he else 2.0) / (fan_in + fan_out)) ** 0.5
+
+
+def test_the_weights_are_drawn_as_the_papers_code_draws_them():
+    torch.manual_seed(0)
+    generator = ResNetGenerator(ResNetGeneratorOptions(), CIFAR)
+    critic = ResNetDiscriminator(ResNetDiscriminatorOptions(), CIFAR)
+    residual = [conv for net in (generator, critic) for block in net.blocks for conv in (block.conv1, block.conv2)]
+    others = [generator.project, generator.to_rgb, critic.output]
+    others += [block.shortcut for net in (generator, critic) for block in net.blocks if hasattr(block, "shortcut")]
+    assert len(residual) == 14 and len(others) == 3 + 3 + 2
+    for layers, he in ((residual, True), (others, False)):
+        for layer in layers:
+            expected = _std_of_paper_code(layer, he)
+            # uniform in +-sqrt(3) std; a layer of few weights (critic.output: 128) measures its std loosely
+            assert layer.weight.std().item() == pytest.approx(expected, rel=0.25 if layer.weight.numel() < 1000 else 0.05)
+            assert layer.weight.abs().max().item() <= expected * 3**0.5
+            assert not layer.bias.any()
+    # torch's defaults, kept as a choice, draw the residual convolutions smaller and the biases non-zero
+    default = ResNetGenerator(ResNetGeneratorOptions(init="pytorch"), CIFAR)
+    conv = default.blocks[0].conv1
+    assert conv.weight.std().item() == pytest.approx((1 / (3 * 128 * 9)) ** 0.5, rel=0.05)
+    assert conv.bias.any()
+    with pytest.raises(ValueError, match="init"):
+        ResNetDiscriminatorOptions(init="he")
