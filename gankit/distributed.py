@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -63,6 +64,15 @@ def setup(device: torch.device) -> None:
     # processes from dialling those.
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     store = dist.PrefixStore(f"gankit/attempt-{attempt}", store)
+    # torch._dynamo, which the first torch.optim optimizer imports, keeps a
+    # reference to a process group that exists when it is imported. Then
+    # destroy_process_group leaves gloo's worker threads running into the
+    # interpreter's exit, where one that frees a tensor waits for the GIL of
+    # a finished interpreter and aborts the process ("terminate called
+    # without an active exception"), one exit in a few dozen. Imported
+    # first, it holds none: shutdown() ends the threads.
+    importlib.import_module("torch._dynamo")
+
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=store, rank=group_rank, world_size=size, timeout=timeout)
 
 

@@ -217,3 +217,32 @@ def test_two_processes_share_the_work_of_every_metric_and_score_what_one_does(tm
             assert two[key] == (pytest.approx(value, rel=1e-4, abs=1e-6) if isinstance(value, float) else value), (name, key)
     # counts summed over the processes: some images named, and the generator is conditional, so labels were split too
     assert scores[1]["recognizability"]["recognizable"] > 0 and "class_accuracy" in scores[1]["recognizability"]
+
+
+SHUTDOWN_SCRIPT = """
+import os, sys
+import torch
+from gankit import distributed
+
+distributed.setup(torch.device("cpu"))
+torch.optim.Adam(torch.nn.Linear(2, 1).parameters())  # as every training does after joining
+total = distributed.total(torch.ones(1))
+distributed.shutdown()
+threads = sorted(open(f"/proc/self/task/{task}/comm").read().strip() for task in os.listdir("/proc/self/task"))
+print(f"rank {distributed.rank()}: total {total.item():g}, threads {threads}")
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the threads of a process from /proc")
+def test_shutdown_ends_gloos_threads_after_an_optimizer_was_made(tmp_path):
+    # gloo's worker threads left running into the interpreter's exit abort a
+    # process now and then (distributed.setup says why): none may outlive shutdown
+    script = tmp_path / "shutdown.py"
+    script.write_text(SHUTDOWN_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launcher = _torchrun("--standalone", "--nproc-per-node", "2")
+    done = subprocess.run([*launcher, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = sorted(line for line in done.stdout.splitlines() if line.startswith("rank "))
+    assert len(lines) == 2 and all("total 2," in line for line in lines), done.stdout
+    assert not any("gloo" in line for line in lines), lines
