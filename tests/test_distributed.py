@@ -221,6 +221,7 @@ def test_two_processes_share_the_work_of_every_metric_and_score_what_one_does(tm
 
 SHUTDOWN_SCRIPT = """
 import os, sys
+from pathlib import Path
 import torch
 from gankit import distributed
 
@@ -229,7 +230,7 @@ torch.optim.Adam(torch.nn.Linear(2, 1).parameters())  # as every training does a
 total = distributed.total(torch.ones(1))
 distributed.shutdown()
 threads = sorted(open(f"/proc/self/task/{task}/comm").read().strip() for task in os.listdir("/proc/self/task"))
-print(f"rank {distributed.rank()}: total {total.item():g}, threads {threads}")
+Path(sys.argv[1], f"rank{distributed.rank()}.txt").write_text(f"rank {distributed.rank()}: total {total.item():g}, threads {threads}")
 """
 
 
@@ -241,8 +242,9 @@ def test_shutdown_ends_gloos_threads_after_an_optimizer_was_made(tmp_path):
     script.write_text(SHUTDOWN_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launcher = _torchrun("--standalone", "--nproc-per-node", "2")
-    done = subprocess.run([*launcher, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    # each process writes its own file: the two share one stdout, where their lines can run together
+    done = subprocess.run([*launcher, str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = sorted(line for line in done.stdout.splitlines() if line.startswith("rank "))
-    assert len(lines) == 2 and all("total 2," in line for line in lines), done.stdout
+    lines = [path.read_text() for path in sorted(tmp_path.glob("rank*.txt"))]
+    assert len(lines) == 2 and all("total 2," in line for line in lines), lines
     assert not any("gloo" in line for line in lines), lines
